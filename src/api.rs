@@ -1,0 +1,393 @@
+//! The REST API: routes, handlers, DTOs and the one error type that maps to
+//! HTTP. Handlers validate input, then ask the database or the extraction
+//! runner; they hold no state of their own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, ServerConfig, is_valid_site_key};
+use crate::db::{Database, DbError, StreamFilter, StreamRow};
+use crate::extraction::Extraction;
+use crate::model::{RunTrigger, SessionType};
+
+/// Largest `limit` a list accepts.
+pub const MAX_LIMIT: u32 = 10_000;
+/// How long browsers may cache a CORS preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Database,
+    /// The extraction runner (for `POST /extract`).
+    pub extraction: Extraction,
+}
+
+/// Every failure a handler can answer with; rendered as `{"error": ...}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the message says which parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing at that path or id.
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not served at this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Something failed on our side; details are logged, not returned.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        tracing::error!(error = %err, "database error while serving a request");
+        Self::Internal
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// `Query` whose rejection is a JSON 400 instead of axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|rejection: QueryRejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+/// A stream as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamDto {
+    /// Stable id (the database row).
+    pub id: i64,
+    /// Playlist URL.
+    pub url: String,
+    /// Extractor key.
+    pub site_key: String,
+    /// Extractor name.
+    pub site_name: String,
+    /// Quality label.
+    pub quality: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Session type.
+    pub session: Option<String>,
+    /// When the extractor last reported it.
+    pub extracted_at: String,
+    /// Latest check healthy.
+    pub is_live: bool,
+    /// Latest response time in ms.
+    pub response_time_ms: Option<i64>,
+    /// When it was last checked.
+    pub checked_at: Option<String>,
+    /// Highest declared bitrate (bits/s).
+    pub bitrate: i64,
+    /// `live`, `event`, `vod` or `unknown`.
+    pub stream_type: String,
+    /// Why the latest check failed.
+    pub error_kind: Option<String>,
+    /// Message of the latest failure.
+    pub error: Option<String>,
+}
+
+impl From<StreamRow> for StreamDto {
+    fn from(row: StreamRow) -> Self {
+        Self {
+            id: row.id,
+            url: row.url,
+            site_key: row.site_key,
+            site_name: row.site_name,
+            quality: row.quality,
+            title: row.title,
+            session: row.session,
+            extracted_at: row.last_seen,
+            is_live: row.is_live,
+            response_time_ms: row.response_time_ms,
+            checked_at: row.checked_at,
+            bitrate: row.bitrate,
+            stream_type: row.stream_type,
+            error_kind: row.error_kind,
+            error: row.error,
+        }
+    }
+}
+
+/// `{"streams": [...], "count": N}`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamList {
+    /// The streams, in ranking order.
+    pub streams: Vec<StreamDto>,
+    /// Their number.
+    pub count: usize,
+}
+
+impl StreamList {
+    fn from_rows(rows: Vec<StreamRow>) -> Self {
+        let streams: Vec<StreamDto> = rows.into_iter().map(StreamDto::from).collect();
+        Self {
+            count: streams.len(),
+            streams,
+        }
+    }
+}
+
+/// Raw query of `GET /streams`; parsed by hand so errors name the parameter.
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamsQuery {
+    session: Option<String>,
+    site_key: Option<String>,
+    limit: Option<String>,
+}
+
+impl StreamsQuery {
+    fn into_filter(self) -> Result<StreamFilter, ApiError> {
+        let session = match self.session.as_deref() {
+            None | Some("") => None,
+            Some(value) => Some(value.parse::<SessionType>().map_err(|_| {
+                let names: Vec<_> = SessionType::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::BadRequest(format!("session: {value:?} is not one of {}", names.join(", ")))
+            })?),
+        };
+        let site_key = match self.site_key.as_deref() {
+            None | Some("") => None,
+            Some(key) if is_valid_site_key(key) => Some(key.to_owned()),
+            Some(key) => {
+                return Err(ApiError::BadRequest(format!(
+                    "site_key: {key:?} is not a valid site key"
+                )));
+            }
+        };
+        let limit = match self.limit.as_deref() {
+            None | Some("") => None,
+            Some(value) => Some(
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "limit: {value:?} is not an integer from 1 to {MAX_LIMIT}"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(StreamFilter {
+            session: session.map(|s| s.as_str().to_owned()),
+            site_key,
+            limit,
+        })
+    }
+}
+
+/// One extractor in `GET /extractors`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExtractorDto {
+    /// Key.
+    pub site_key: String,
+    /// Name.
+    pub site_name: String,
+    /// Source kind.
+    pub kind: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Active streams.
+    pub cached_streams: i64,
+    /// Active healthy streams.
+    pub live_streams: i64,
+    /// Error of its latest run.
+    pub last_error: Option<String>,
+    /// Duration of its latest run.
+    pub last_duration_ms: Option<i64>,
+}
+
+/// `GET /extractors`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExtractorsResponse {
+    /// Every configured extractor.
+    pub extractors: Vec<ExtractorDto>,
+    /// Active streams over all extractors.
+    pub total_cached_streams: i64,
+    /// Active healthy streams over all extractors.
+    pub total_live_streams: i64,
+    /// Start of the latest run.
+    pub last_run: Option<String>,
+    /// Streams found by the latest run.
+    pub last_run_stream_count: i64,
+}
+
+/// `POST /extract`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExtractResponse {
+    /// Always `extraction_complete`.
+    pub status: String,
+    /// Id of the stored run.
+    pub run_id: i64,
+    /// Streams found.
+    pub streams_found: usize,
+    /// Healthy streams.
+    pub live_streams: usize,
+    /// Extractors that ran.
+    pub extractors_run: usize,
+}
+
+/// The API's routes with CORS and request tracing.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.server);
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/streams", get(list_streams))
+        .route("/streams/all", get(list_all_streams))
+        .route("/extractors", get(list_extractors))
+        .route("/extract", post(extract))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// CORS as SPEC §7.5: configured origins, read-only methods, `Range` allowed.
+pub fn cors_layer(server: &ServerConfig) -> CorsLayer {
+    let origins = if server.cors_allow_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            server
+                .cors_allow_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::RANGE])
+        .expose_headers([
+            header::CONTENT_RANGE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_TYPE,
+            header::ACCEPT_RANGES,
+            header::AGE,
+            HeaderName::from_static("retry-after"),
+        ])
+        .max_age(CORS_MAX_AGE)
+}
+
+async fn index() -> Json<serde_json::Value> {
+    Json(json!({ "service": "f1-stream", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn list_streams(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StreamsQuery>,
+) -> Result<Json<StreamList>, ApiError> {
+    let filter = query.into_filter()?;
+    let rows = state.db.ranked_streams(&filter).await?;
+    Ok(Json(StreamList::from_rows(rows)))
+}
+
+async fn list_all_streams(State(state): State<AppState>) -> Result<Json<StreamList>, ApiError> {
+    let rows = state.db.all_active_streams().await?;
+    Ok(Json(StreamList::from_rows(rows)))
+}
+
+async fn list_extractors(State(state): State<AppState>) -> Result<Json<ExtractorsResponse>, ApiError> {
+    let configured: Vec<&str> = state
+        .config
+        .extractors
+        .iter()
+        .map(|e| e.site_key.as_str())
+        .collect();
+    let extractors: Vec<ExtractorDto> = state
+        .db
+        .extractor_statuses()
+        .await?
+        .into_iter()
+        .filter(|s| configured.contains(&s.site_key.as_str()))
+        .map(|s| ExtractorDto {
+            site_key: s.site_key,
+            site_name: s.site_name,
+            kind: s.kind,
+            enabled: s.enabled,
+            cached_streams: s.cached_streams,
+            live_streams: s.live_streams,
+            last_error: s.last_error,
+            last_duration_ms: s.last_duration_ms,
+        })
+        .collect();
+    let last_run = state.db.last_run().await?;
+    Ok(Json(ExtractorsResponse {
+        total_cached_streams: extractors.iter().map(|e| e.cached_streams).sum(),
+        total_live_streams: extractors.iter().map(|e| e.live_streams).sum(),
+        last_run: last_run.as_ref().map(|r| r.started_at.clone()),
+        last_run_stream_count: last_run.map_or(0, |r| r.stream_count),
+        extractors,
+    }))
+}
+
+async fn extract(State(state): State<AppState>) -> Result<Json<ExtractResponse>, ApiError> {
+    // The failure is logged by the run itself; the client gets a generic 500.
+    let summary = state
+        .extraction
+        .run(RunTrigger::Manual)
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    Ok(Json(ExtractResponse {
+        status: "extraction_complete".to_owned(),
+        run_id: summary.run_id,
+        streams_found: summary.streams_found,
+        live_streams: summary.live_streams,
+        extractors_run: summary.extractors_run,
+    }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

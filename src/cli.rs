@@ -1,0 +1,195 @@
+//! The command line (SPEC §3): `serve`, `extract`, `check`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use reqwest::header::HeaderMap;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::db::{CheckedStream, RunRecord};
+use crate::extraction::ProgressFn;
+use crate::health::HealthChecker;
+use crate::model::RunTrigger;
+use crate::net::{self, AddressGuard};
+
+/// Self-hosted HLS stream aggregator for Formula 1 sessions.
+#[derive(Debug, Parser)]
+#[command(name = "f1-stream", version, about)]
+pub struct Cli {
+    /// Configuration file (default: config.toml, which may be absent).
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: API, proxy and background extraction.
+    Serve,
+    /// Run one extraction (extract, check, store) and print the results.
+    Extract,
+    /// Health-check one URL and print the verdict as JSON (exit 1 if unhealthy).
+    Check {
+        /// The playlist URL.
+        url: String,
+        /// Send this extractor's configured headers.
+        #[arg(long, value_name = "SITE_KEY")]
+        src: Option<String>,
+    },
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let config = Config::load(self.config.as_deref())?;
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Extract => extract(config).await,
+            Command::Check { url, src } => check(config, &url, src.as_deref()).await,
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let listen = config.server.listen;
+    let app = App::build(config).await.context("cannot start")?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+    tracing::info!(address = %listen, "serving");
+    app.serve(listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn extract(config: Config) -> anyhow::Result<ExitCode> {
+    let app = App::build(config).await.context("cannot start")?;
+    let progress: ProgressFn = Arc::new(|done, total| {
+        eprint!("\rchecked {done}/{total}");
+        if done == total {
+            eprintln!();
+        }
+    });
+    let (summary, record) = app
+        .extraction()
+        .run_with_progress(RunTrigger::Cli, Some(progress))
+        .await?;
+    print!("{}", render_table(&record));
+    println!(
+        "run {}: {} streams from {} extractors, {} healthy",
+        summary.run_id, summary.streams_found, summary.extractors_run, summary.live_streams
+    );
+    for outcome in record.extractors.iter().filter(|o| o.error.is_some()) {
+        println!(
+            "extractor {} failed: {}",
+            outcome.site_key,
+            outcome.error.as_deref().unwrap_or("")
+        );
+    }
+    app.db().close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<ExitCode> {
+    let headers = match src {
+        None => HeaderMap::new(),
+        Some(key) => {
+            let extractor = config
+                .extractors
+                .iter()
+                .find(|e| e.site_key == key)
+                .with_context(|| format!("--src: no extractor with site_key {key:?}"))?;
+            net::header_map(&extractor.headers)
+        }
+    };
+    let guard = AddressGuard::new(config.network.allow_private_networks);
+    let client = net::build_client(&config.network, &config.health.user_agent)?;
+    let checker = HealthChecker::new(client, guard, &config.health);
+    let result = checker.check(url, &headers).await;
+    let mut output = serde_json::to_value(&result)?;
+    output["url"] = serde_json::Value::String(url.to_owned());
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &output)?;
+    writeln!(stdout)?;
+    Ok(if result.is_live {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Renders a run as a fixed-width table, healthy and fastest first.
+pub fn render_table(record: &RunRecord) -> String {
+    let mut rows: Vec<(&str, &CheckedStream)> = record
+        .extractors
+        .iter()
+        .flat_map(|o| o.streams.iter().map(move |s| (o.site_key.as_str(), s)))
+        .collect();
+    rows.sort_by_key(|(_, s)| (!s.health.is_live, s.health.response_time_ms.unwrap_or(u64::MAX)));
+    let mut out = format!(
+        "{:<16} {:<40} {:<5} {:>9} {:>10}  {}\n",
+        "SITE", "TITLE", "LIVE", "RESP_MS", "BITRATE", "ERROR"
+    );
+    for (site, stream) in rows {
+        let health = &stream.health;
+        let title = stream.candidate.title.as_deref().unwrap_or(&stream.candidate.url);
+        out.push_str(&format!(
+            "{:<16} {:<40} {:<5} {:>9} {:>10}  {}\n",
+            truncate(site, 16),
+            truncate(title, 40),
+            if health.is_live { "yes" } else { "no" },
+            health
+                .response_time_ms
+                .map_or("-".to_owned(), |ms| ms.to_string()),
+            health.bitrate,
+            health.error.as_deref().unwrap_or(""),
+        ));
+    }
+    out
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(width - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

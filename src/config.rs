@@ -1,0 +1,726 @@
+//! Configuration: the whole schema of SPEC §4, layered defaults < TOML file <
+//! `F1S_` environment, and validation that names the offending key.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::model::SessionType;
+
+/// Named defaults: every limit, timeout and bound lives here once.
+pub mod defaults {
+    /// Address the HTTP server binds.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// SQLite database location.
+    pub const DATABASE_URL: &str = "sqlite://data/f1-stream.db";
+    /// Days raw health checks are kept.
+    pub const RETENTION_DAYS: u32 = 30;
+    /// Redirect hops followed by any outgoing request.
+    pub const MAX_REDIRECTS: u32 = 5;
+    /// Seconds between runs while no session is live.
+    pub const INTERVAL_SECS: u64 = 1800;
+    /// Seconds between runs while a session is live.
+    pub const LIVE_INTERVAL_SECS: u64 = 300;
+    /// Seconds one extractor may take before its run is abandoned.
+    pub const EXTRACTOR_TIMEOUT_SECS: u64 = 60;
+    /// Largest source document (M3U, JSON) read, in bytes.
+    pub const MAX_SOURCE_BYTES: u64 = 32 * 1024 * 1024;
+    /// Seconds one health check may take in total.
+    pub const HEALTH_TIMEOUT_SECS: u64 = 10;
+    /// Bytes of a playlist a health check reads.
+    pub const HEALTH_MAX_BYTES: u64 = 8192;
+    /// Health checks in flight at once.
+    pub const HEALTH_CONCURRENCY: usize = 64;
+    /// User-Agent of outgoing requests unless an extractor sets its own.
+    pub const USER_AGENT: &str = "Mozilla/5.0 (compatible; f1-stream)";
+    /// Bytes of one segment the deep health check reads.
+    pub const SEGMENT_BYTES: u64 = 262_144;
+    /// Consecutive failures before a healthy stream is dropped.
+    pub const FAILURES_BEFORE_DOWN: u32 = 2;
+    /// Seconds a proxied playlist fetch may take.
+    pub const PLAYLIST_TIMEOUT_SECS: u64 = 15;
+    /// Seconds the relay waits for the upstream's response head.
+    pub const RELAY_FIRST_BYTE_TIMEOUT_SECS: u64 = 30;
+    /// Seconds the relay tolerates a silent upstream mid-body.
+    pub const RELAY_IDLE_TIMEOUT_SECS: u64 = 30;
+    /// Largest playlist the proxy rewrites, in bytes.
+    pub const MAX_PLAYLIST_BYTES: u64 = 4 * 1024 * 1024;
+    /// Public F1 calendar (Ergast-compatible).
+    pub const SCHEDULE_URL: &str = "https://api.jolpi.ca/ergast/f1/current.json";
+    /// Hour (UTC) of the daily calendar refresh.
+    pub const SCHEDULE_REFRESH_HOUR_UTC: u8 = 3;
+    /// Minutes before a session that fast polling starts.
+    pub const SCHEDULE_LEAD_MINUTES: u32 = 15;
+    /// Minutes after a race's planned end that fast polling continues.
+    pub const SCHEDULE_OVERRUN_MINUTES: u32 = 30;
+    /// Seconds a graceful shutdown waits for open requests.
+    pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+}
+
+/// Everything the service can be told; each section mirrors SPEC §4.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listener and what clients see.
+    pub server: ServerConfig,
+    /// Where history is kept and for how long.
+    pub database: DatabaseConfig,
+    /// Rules for every outgoing request.
+    pub network: NetworkConfig,
+    /// Cadence and bounds of extraction runs.
+    pub extraction: ExtractionConfig,
+    /// How a stream is judged healthy.
+    pub health: HealthConfig,
+    /// Order of the served list.
+    pub ranking: RankingConfig,
+    /// The HLS proxy's limits and signing.
+    pub proxy: ProxyConfig,
+    /// The F1 calendar that drives adaptive polling.
+    pub schedule: ScheduleConfig,
+    /// The configured sources of streams (the demo one when the key is absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extractors: Vec<ExtractorConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            network: NetworkConfig::default(),
+            extraction: ExtractionConfig::default(),
+            health: HealthConfig::default(),
+            ranking: RankingConfig::default(),
+            proxy: ProxyConfig::default(),
+            schedule: ScheduleConfig::default(),
+            extractors: vec![ExtractorConfig::demo()],
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the HTTP API and proxy.
+    pub listen: SocketAddr,
+    /// Base of rewritten playlist URIs; empty derives it from request headers.
+    pub public_url: String,
+    /// Origins allowed by CORS; `"*"` allows any.
+    pub cors_allow_origins: Vec<String>,
+    /// Optional second address that serves only `/metrics`; empty disables it.
+    pub metrics_listen: String,
+    /// Seconds open requests may finish after SIGTERM before they are cut.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: defaults::LISTEN.parse().expect("default listen address is valid"),
+            public_url: String::new(),
+            cors_allow_origins: vec!["*".to_owned()],
+            metrics_listen: String::new(),
+            shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative paths are relative to the working directory).
+    pub url: String,
+    /// Days raw checks are kept; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: defaults::DATABASE_URL.to_owned(),
+            retention_days: defaults::RETENTION_DAYS,
+        }
+    }
+}
+
+/// `[network]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Lets outgoing requests reach loopback and private addresses.
+    pub allow_private_networks: bool,
+    /// Redirect hops followed before giving up.
+    pub max_redirects: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            max_redirects: defaults::MAX_REDIRECTS,
+        }
+    }
+}
+
+/// `[extraction]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractionConfig {
+    /// Seconds between runs when no session is live.
+    pub interval_secs: u64,
+    /// Seconds between runs while a session is live.
+    pub live_interval_secs: u64,
+    /// Run once as soon as the service starts.
+    pub run_on_startup: bool,
+    /// Seconds one extractor may take.
+    pub extractor_timeout_secs: u64,
+    /// Largest source document read, so a huge M3U cannot exhaust memory.
+    pub max_source_bytes: u64,
+}
+
+impl Default for ExtractionConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: defaults::INTERVAL_SECS,
+            live_interval_secs: defaults::LIVE_INTERVAL_SECS,
+            run_on_startup: true,
+            extractor_timeout_secs: defaults::EXTRACTOR_TIMEOUT_SECS,
+            max_source_bytes: defaults::MAX_SOURCE_BYTES,
+        }
+    }
+}
+
+/// `[health]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Seconds one check may take in total.
+    pub timeout_secs: u64,
+    /// Bytes of the playlist read (sent as a Range request).
+    pub max_bytes: u64,
+    /// Checks in flight at once.
+    pub concurrency: usize,
+    /// User-Agent unless an extractor's headers set one.
+    pub user_agent: String,
+    /// Also fetch part of one segment (deep health).
+    pub probe_segment: bool,
+    /// Byte budget of that segment probe.
+    pub segment_bytes: u64,
+    /// Consecutive failures before a healthy stream is dropped.
+    pub failures_before_down: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: defaults::HEALTH_TIMEOUT_SECS,
+            max_bytes: defaults::HEALTH_MAX_BYTES,
+            concurrency: defaults::HEALTH_CONCURRENCY,
+            user_agent: defaults::USER_AGENT.to_owned(),
+            probe_segment: true,
+            segment_bytes: defaults::SEGMENT_BYTES,
+            failures_before_down: defaults::FAILURES_BEFORE_DOWN,
+        }
+    }
+}
+
+/// `[ranking]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RankingConfig {
+    /// Order of `/streams` when the client does not ask for one.
+    pub default_order: RankingOrder,
+}
+
+/// Orders `/streams` can be served in.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RankingOrder {
+    /// Healthy, live broadcasts first, fastest response first.
+    #[default]
+    Fastest,
+    /// By a score from recent history.
+    Score,
+}
+
+/// `[proxy]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Seconds a playlist fetch may take.
+    pub playlist_timeout_secs: u64,
+    /// Seconds the upstream has to start answering a relay.
+    pub relay_first_byte_timeout_secs: u64,
+    /// Seconds a relayed body may go silent.
+    pub relay_idle_timeout_secs: u64,
+    /// Largest playlist rewritten.
+    pub max_playlist_bytes: u64,
+    /// Refuse `/proxy` and `/relay` URLs without a valid signature.
+    pub require_signature: bool,
+    /// HMAC key; empty means generated once and kept in the database.
+    pub signing_key: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            playlist_timeout_secs: defaults::PLAYLIST_TIMEOUT_SECS,
+            relay_first_byte_timeout_secs: defaults::RELAY_FIRST_BYTE_TIMEOUT_SECS,
+            relay_idle_timeout_secs: defaults::RELAY_IDLE_TIMEOUT_SECS,
+            max_playlist_bytes: defaults::MAX_PLAYLIST_BYTES,
+            require_signature: true,
+            signing_key: String::new(),
+        }
+    }
+}
+
+/// `[schedule]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Use the F1 calendar for adaptive polling.
+    pub enabled: bool,
+    /// Ergast-compatible calendar URL.
+    pub url: String,
+    /// Hour (UTC) of the daily refresh.
+    pub refresh_hour_utc: u8,
+    /// Minutes before a session that fast polling starts.
+    pub lead_minutes: u32,
+    /// Minutes after a race's planned end that fast polling continues.
+    pub overrun_minutes: u32,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            url: defaults::SCHEDULE_URL.to_owned(),
+            refresh_hour_utc: defaults::SCHEDULE_REFRESH_HOUR_UTC,
+            lead_minutes: defaults::SCHEDULE_LEAD_MINUTES,
+            overrun_minutes: defaults::SCHEDULE_OVERRUN_MINUTES,
+        }
+    }
+}
+
+/// Kinds of extractor.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtractorKind {
+    /// Built-in public HLS test streams.
+    Demo,
+    /// A fixed list from the config file.
+    Static,
+    /// An M3U playlist at a URL or path.
+    M3u,
+    /// A JSON document mapped with JSON pointers.
+    Json,
+}
+
+impl ExtractorKind {
+    /// The name used in config and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Demo => "demo",
+            Self::Static => "static",
+            Self::M3u => "m3u",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// One `[[extractors]]` entry. Kind-specific keys are optional here and
+/// required or refused by [`Config::validate`], so errors name the key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractorConfig {
+    /// Unique key, lowercase `[a-z0-9_-]`.
+    pub site_key: String,
+    /// Display name.
+    pub site_name: String,
+    /// Which source implementation.
+    pub kind: ExtractorKind,
+    /// Disabled extractors are not run and their streams are not served.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Extra request headers for this extractor's streams.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `static`: the streams.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StaticStream>,
+    /// `m3u` and `json`: where the document is (http(s) URL; `m3u` also a path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `m3u`: keep only entries whose title or group matches this regex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_filter: Option<String>,
+    /// `json`: JSON pointer to the array of items (empty: the document itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<String>,
+    /// `json`: JSON pointers inside each item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<JsonFields>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl ExtractorConfig {
+    /// The extractor the default configuration ships with.
+    pub fn demo() -> Self {
+        Self {
+            site_key: "demo".to_owned(),
+            site_name: "Demo (Test Streams)".to_owned(),
+            kind: ExtractorKind::Demo,
+            enabled: true,
+            headers: BTreeMap::new(),
+            streams: Vec::new(),
+            url: None,
+            title_filter: None,
+            items: None,
+            fields: None,
+        }
+    }
+}
+
+/// One stream of a `static` extractor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticStream {
+    /// Absolute http(s) URL of the playlist.
+    pub url: String,
+    /// Display title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Quality label, e.g. `1080p`.
+    #[serde(default)]
+    pub quality: Option<String>,
+    /// Session type the stream belongs to.
+    #[serde(default)]
+    pub session: Option<SessionType>,
+}
+
+/// JSON pointers that map one item of a `json` source to a stream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonFields {
+    /// Pointer to the stream URL (required).
+    pub url: String,
+    /// Pointer to the title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Pointer to the quality label.
+    #[serde(default)]
+    pub quality: Option<String>,
+    /// Pointer to the session type.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file named on the command line does not exist.
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// A key is unknown or its value does not parse.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    /// A value parses but is not acceptable.
+    #[error("invalid configuration: `{key}`: {message}")]
+    Invalid {
+        /// Dotted path of the offending key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        Self::Parse(Box::new(err))
+    }
+}
+
+/// Prefix of environment overrides (`F1S_SERVER__LISTEN`).
+pub const ENV_PREFIX: &str = "F1S_";
+/// File read when `-c` is not given; it may be absent.
+pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+impl Config {
+    /// Loads defaults, then `path` (or `config.toml` when `None`, which may be
+    /// missing), then `F1S_` environment variables, and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => path.to_path_buf(),
+            None => PathBuf::from(DEFAULT_CONFIG_FILE),
+        };
+        Self::extract(Self::base().merge(Toml::file(file)).merge(Self::env()))
+    }
+
+    /// Loads defaults, then the TOML text, then the environment; used by tests
+    /// and tools that hold a config in memory.
+    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
+        Self::extract(Self::base().merge(Toml::string(toml)).merge(Self::env()))
+    }
+
+    fn base() -> Figment {
+        // Defaults are merged without the extractor list (an empty list is not
+        // serialized): a file that lists extractors replaces the demo one
+        // instead of merging into it, and a file without the key gets the
+        // demo one from `Config::default()` during extraction.
+        let mut defaults = Config::default();
+        defaults.extractors.clear();
+        Figment::from(Serialized::defaults(defaults))
+    }
+
+    fn env() -> Env {
+        Env::prefixed(ENV_PREFIX).split("__")
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot: ranges, URLs, regexes, unique keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            message,
+        };
+        if !self.server.public_url.is_empty() {
+            check_http_url(&self.server.public_url).map_err(|m| invalid("server.public_url", m))?;
+        }
+        if !self.server.metrics_listen.is_empty() {
+            self.server
+                .metrics_listen
+                .parse::<SocketAddr>()
+                .map_err(|e| invalid("server.metrics_listen", format!("not an address: {e}")))?;
+        }
+        for origin in &self.server.cors_allow_origins {
+            if origin != "*" {
+                check_http_url(origin).map_err(|m| invalid("server.cors_allow_origins", m))?;
+            }
+        }
+        if self
+            .database
+            .url
+            .strip_prefix("sqlite:")
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                "database.url",
+                "must be a sqlite: URL, e.g. sqlite://data/f1-stream.db".into(),
+            ));
+        }
+        let positive = [
+            ("extraction.interval_secs", self.extraction.interval_secs),
+            (
+                "extraction.live_interval_secs",
+                self.extraction.live_interval_secs,
+            ),
+            (
+                "extraction.extractor_timeout_secs",
+                self.extraction.extractor_timeout_secs,
+            ),
+            ("extraction.max_source_bytes", self.extraction.max_source_bytes),
+            ("health.timeout_secs", self.health.timeout_secs),
+            ("health.max_bytes", self.health.max_bytes),
+            ("health.concurrency", self.health.concurrency as u64),
+            ("health.segment_bytes", self.health.segment_bytes),
+            (
+                "health.failures_before_down",
+                u64::from(self.health.failures_before_down),
+            ),
+            ("proxy.playlist_timeout_secs", self.proxy.playlist_timeout_secs),
+            (
+                "proxy.relay_first_byte_timeout_secs",
+                self.proxy.relay_first_byte_timeout_secs,
+            ),
+            (
+                "proxy.relay_idle_timeout_secs",
+                self.proxy.relay_idle_timeout_secs,
+            ),
+            ("proxy.max_playlist_bytes", self.proxy.max_playlist_bytes),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
+        if self.network.max_redirects > 20 {
+            return Err(invalid("network.max_redirects", "must be at most 20".into()));
+        }
+        if reqwest::header::HeaderValue::from_str(&self.health.user_agent).is_err() {
+            return Err(invalid("health.user_agent", "not a valid header value".into()));
+        }
+        if self.schedule.refresh_hour_utc > 23 {
+            return Err(invalid("schedule.refresh_hour_utc", "must be 0..=23".into()));
+        }
+        if self.schedule.enabled {
+            check_http_url(&self.schedule.url).map_err(|m| invalid("schedule.url", m))?;
+        }
+        let mut seen = HashSet::new();
+        for (index, extractor) in self.extractors.iter().enumerate() {
+            extractor.validate(index)?;
+            if !seen.insert(extractor.site_key.as_str()) {
+                return Err(invalid(
+                    &format!("extractors[{index}].site_key"),
+                    format!("duplicate site_key {:?}", extractor.site_key),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ExtractorConfig {
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            key: format!("extractors[{index}].{field}"),
+            message,
+        };
+        if !is_valid_site_key(&self.site_key) {
+            return Err(invalid(
+                "site_key",
+                format!("{:?} must be 1-64 characters of [a-z0-9_-]", self.site_key),
+            ));
+        }
+        if self.site_name.trim().is_empty() {
+            return Err(invalid("site_name", "must not be empty".into()));
+        }
+        for (name, value) in &self.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(invalid("headers", format!("{name:?} is not a header name")));
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(invalid(
+                    "headers",
+                    format!("value of {name:?} is not a header value"),
+                ));
+            }
+        }
+        let refuse = |field: &str, present: bool| {
+            if present {
+                Err(invalid(
+                    field,
+                    format!("not a key of kind = {:?}", self.kind.as_str()),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let require = |field: &str, present: bool| {
+            if present {
+                Ok(())
+            } else {
+                Err(invalid(
+                    field,
+                    format!("required for kind = {:?}", self.kind.as_str()),
+                ))
+            }
+        };
+        let is_static = self.kind == ExtractorKind::Static;
+        let is_json = self.kind == ExtractorKind::Json;
+        let has_url = matches!(self.kind, ExtractorKind::M3u | ExtractorKind::Json);
+        refuse("streams", !is_static && !self.streams.is_empty())?;
+        refuse("url", !has_url && self.url.is_some())?;
+        refuse(
+            "title_filter",
+            self.kind != ExtractorKind::M3u && self.title_filter.is_some(),
+        )?;
+        refuse("items", !is_json && self.items.is_some())?;
+        refuse("fields", !is_json && self.fields.is_some())?;
+        if has_url {
+            require("url", self.url.is_some())?;
+        }
+        if is_json {
+            require("fields", self.fields.is_some())?;
+        }
+        for (i, stream) in self.streams.iter().enumerate() {
+            check_http_url(&stream.url).map_err(|m| invalid(&format!("streams[{i}].url"), m))?;
+        }
+        if let Some(url) = &self.url {
+            let is_remote = url.starts_with("http://") || url.starts_with("https://");
+            if is_json || is_remote {
+                check_http_url(url).map_err(|m| invalid("url", m))?;
+            } else if url.trim().is_empty() {
+                return Err(invalid("url", "must be an http(s) URL or a file path".into()));
+            }
+        }
+        if let Some(filter) = &self.title_filter {
+            regex::Regex::new(filter).map_err(|e| invalid("title_filter", e.to_string()))?;
+        }
+        if let Some(items) = &self.items {
+            check_pointer(items).map_err(|m| invalid("items", m))?;
+        }
+        if let Some(fields) = &self.fields {
+            check_pointer(&fields.url).map_err(|m| invalid("fields.url", m))?;
+            let optional = [
+                ("fields.title", &fields.title),
+                ("fields.quality", &fields.quality),
+                ("fields.session", &fields.session),
+            ];
+            for (key, pointer) in optional {
+                if let Some(pointer) = pointer {
+                    check_pointer(pointer).map_err(|m| invalid(key, m))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `key` is an acceptable `site_key`: 1–64 of `[a-z0-9_-]`.
+pub fn is_valid_site_key(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn check_http_url(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{value:?} must be an http(s) URL"));
+    }
+    Ok(())
+}
+
+fn check_pointer(pointer: &str) -> Result<(), String> {
+    if pointer.is_empty() || pointer.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "{pointer:?} is not a JSON pointer (must be empty or start with '/')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_key_accepts_lowercase_digits_dash_underscore_only() {
+        assert!(is_valid_site_key("demo_2-x"));
+        assert!(!is_valid_site_key("Demo"));
+        assert!(!is_valid_site_key(""));
+        assert!(!is_valid_site_key("a b"));
+    }
+
+    #[test]
+    fn defaults_validate() {
+        Config::default().validate().expect("defaults are valid");
+    }
+}

@@ -1,0 +1,263 @@
+//! One extraction run: every enabled extractor concurrently (each bounded by
+//! its timeout), unique URLs checked with bounded concurrency, the whole run
+//! stored in one transaction. Concurrent triggers share one run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::{StreamExt, stream};
+use reqwest::header::HeaderMap;
+use serde::Serialize;
+
+use crate::db::{CheckedStream, Database, ExtractorOutcome, RunRecord};
+use crate::health::HealthChecker;
+use crate::model::{HealthResult, RunTrigger, StreamCandidate};
+use crate::sources::{Extractor, SourceContext};
+
+/// Reports check progress: `(done, total)`. The CLI prints it to stderr.
+pub type ProgressFn = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// What a finished run reports to whoever triggered it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Id of the stored run.
+    pub run_id: i64,
+    /// Streams found by every extractor.
+    pub streams_found: usize,
+    /// Streams whose check was healthy.
+    pub live_streams: usize,
+    /// Extractors that ran.
+    pub extractors_run: usize,
+}
+
+/// A run that could not be stored. Shared by every waiter, hence `Clone`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("extraction run failed: {0}")]
+pub struct RunError(Arc<str>);
+
+type RunFuture = Shared<BoxFuture<'static, Result<(RunSummary, Arc<RunRecord>), RunError>>>;
+
+/// Runs extractions; cheap to clone, all clones share the in-flight run.
+#[derive(Clone)]
+pub struct Extraction {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    extractors: Vec<Arc<Extractor>>,
+    sources: SourceContext,
+    checker: HealthChecker,
+    db: Database,
+    extractor_timeout: Duration,
+    concurrency: usize,
+    in_flight: Mutex<Option<RunFuture>>,
+}
+
+/// Everything a run needs.
+pub struct ExtractionParts {
+    /// Configured extractors (disabled ones are skipped).
+    pub extractors: Vec<Arc<Extractor>>,
+    /// Client and limits for source documents.
+    pub sources: SourceContext,
+    /// The health checker.
+    pub checker: HealthChecker,
+    /// Where runs are stored.
+    pub db: Database,
+    /// Bound of one extractor.
+    pub extractor_timeout: Duration,
+    /// Checks in flight at once.
+    pub concurrency: usize,
+}
+
+impl Extraction {
+    /// A runner over `parts`.
+    pub fn new(parts: ExtractionParts) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                extractors: parts.extractors,
+                sources: parts.sources,
+                checker: parts.checker,
+                db: parts.db,
+                extractor_timeout: parts.extractor_timeout,
+                concurrency: parts.concurrency.max(1),
+                in_flight: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Runs now, or joins the run already in flight (whose trigger wins).
+    /// The run itself is a spawned task: a caller that goes away (a client
+    /// disconnecting from `POST /extract`) does not cancel it.
+    pub async fn run(&self, trigger: RunTrigger) -> Result<RunSummary, RunError> {
+        self.run_with_progress(trigger, None)
+            .await
+            .map(|(summary, _)| summary)
+    }
+
+    /// Like [`Extraction::run`], reporting check progress and returning the
+    /// stored record (the CLI prints it).
+    pub async fn run_with_progress(
+        &self,
+        trigger: RunTrigger,
+        progress: Option<ProgressFn>,
+    ) -> Result<(RunSummary, Arc<RunRecord>), RunError> {
+        let run = {
+            let mut slot = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some(run) => run.clone(),
+                None => {
+                    let inner = Arc::clone(&self.inner);
+                    let task = tokio::spawn(async move {
+                        let result = inner.run_once(trigger, progress).await;
+                        // Cleared before waiters see the result, so a trigger
+                        // that arrives after this run finished starts a new one.
+                        *inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        result
+                    });
+                    let run: RunFuture = async move {
+                        task.await
+                            .map_err(|e| RunError(format!("run task failed: {e}").into()))?
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(run.clone());
+                    run
+                }
+            }
+        };
+        run.await
+    }
+}
+
+/// A URL under one set of request headers: the unit that is checked once.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CheckKey {
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl CheckKey {
+    fn new(url: &str, headers: &HeaderMap) -> Self {
+        let mut pairs: Vec<_> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect();
+        pairs.sort();
+        Self {
+            url: url.to_owned(),
+            headers: pairs,
+        }
+    }
+}
+
+impl Inner {
+    #[tracing::instrument(skip_all, fields(trigger = trigger.as_str()))]
+    async fn run_once(
+        &self,
+        trigger: RunTrigger,
+        progress: Option<ProgressFn>,
+    ) -> Result<(RunSummary, Arc<RunRecord>), RunError> {
+        let started_at = Utc::now();
+        let enabled: Vec<&Arc<Extractor>> = self.extractors.iter().filter(|e| e.enabled).collect();
+        let found = futures::future::join_all(enabled.iter().map(|e| self.extract_one(e))).await;
+
+        let mut unique: HashMap<CheckKey, (String, HeaderMap)> = HashMap::new();
+        for (extractor, (_, _, candidates)) in enabled.iter().zip(&found) {
+            for candidate in candidates {
+                unique
+                    .entry(CheckKey::new(&candidate.url, &extractor.headers))
+                    .or_insert_with(|| (candidate.url.clone(), extractor.headers.clone()));
+            }
+        }
+        let verdicts = self.check_all(unique, progress).await;
+
+        let outcomes = enabled
+            .iter()
+            .zip(found)
+            .map(|(extractor, (duration_ms, error, candidates))| ExtractorOutcome {
+                site_key: extractor.site_key.clone(),
+                duration_ms,
+                error,
+                streams: candidates
+                    .into_iter()
+                    .filter_map(|candidate| {
+                        let key = CheckKey::new(&candidate.url, &extractor.headers);
+                        let health = verdicts.get(&key)?.clone();
+                        Some(CheckedStream { candidate, health })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let record = RunRecord {
+            trigger,
+            started_at,
+            finished_at: Utc::now(),
+            extractors: outcomes,
+        };
+        let run_id = self.db.store_run(&record).await.map_err(|e| {
+            tracing::error!(error = %e, "storing the run failed; previous state kept");
+            RunError(e.to_string().into())
+        })?;
+        let summary = RunSummary {
+            run_id,
+            streams_found: record.stream_count(),
+            live_streams: record.live_count(),
+            extractors_run: record.extractors.len(),
+        };
+        tracing::info!(
+            run_id,
+            streams = summary.streams_found,
+            live = summary.live_streams,
+            extractors = summary.extractors_run,
+            seconds = (record.finished_at - started_at).num_milliseconds() as f64 / 1000.0,
+            "extraction run stored"
+        );
+        Ok((summary, Arc::new(record)))
+    }
+
+    /// Runs one extractor under its timeout: (duration_ms, error, streams).
+    async fn extract_one(&self, extractor: &Extractor) -> (u64, Option<String>, Vec<StreamCandidate>) {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.extractor_timeout, extractor.extract(&self.sources)).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(Ok(streams)) => (duration_ms, None, streams),
+            Ok(Err(e)) => {
+                tracing::warn!(site_key = %extractor.site_key, error = %e, "extractor failed");
+                (duration_ms, Some(e.to_string()), Vec::new())
+            }
+            Err(_) => {
+                let message = format!("timed out after {} s", self.extractor_timeout.as_secs());
+                tracing::warn!(site_key = %extractor.site_key, "extractor {message}");
+                (duration_ms, Some(message), Vec::new())
+            }
+        }
+    }
+
+    async fn check_all(
+        &self,
+        targets: HashMap<CheckKey, (String, HeaderMap)>,
+        progress: Option<ProgressFn>,
+    ) -> HashMap<CheckKey, HealthResult> {
+        let total = targets.len();
+        let mut done = 0;
+        let mut verdicts = HashMap::with_capacity(total);
+        let mut checks = stream::iter(targets)
+            .map(|(key, (url, headers))| async move {
+                let health = self.checker.check(&url, &headers).await;
+                (key, health)
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((key, health)) = checks.next().await {
+            done += 1;
+            if let Some(report) = &progress {
+                report(done, total);
+            }
+            verdicts.insert(key, health);
+        }
+        verdicts
+    }
+}

@@ -1,0 +1,26 @@
+//! f1-stream: a self-hosted aggregator of HLS streams for Formula 1 sessions.
+//!
+//! Modules, lowest first (nothing imports upward):
+//! - [`config`]: the schema of SPEC §4, layered loading and validation.
+//! - [`model`]: plain domain types (candidates, health results, triggers).
+//! - [`hls`]: allocation-free readers of playlist text.
+//! - [`db`]: SQLite: open, migrate, store runs, ranking queries.
+//! - [`net`]: the shared HTTP client and the private-address guard.
+//! - [`sources`]: extractor trait and the `demo`, `static`, `m3u`, `json` kinds.
+//! - [`health`]: one URL's health check.
+//! - [`extraction`]: a run: sources → dedupe → bounded checks → store.
+//! - [`api`]: routes, handlers, DTOs, `ApiError`.
+//! - [`app`]: composition root and `serve(listener, shutdown)`.
+//! - [`cli`]: the command line.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod extraction;
+pub mod health;
+pub mod hls;
+pub mod model;
+pub mod net;
+pub mod sources;

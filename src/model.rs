@@ -1,0 +1,366 @@
+//! Plain domain types shared by every layer: what sources find, what a health
+//! check concludes, and what a run records. No I/O here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A stream as a source reports it, before any check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamCandidate {
+    /// Absolute http(s) URL of the playlist.
+    pub url: String,
+    /// Display title, if the source has one.
+    pub title: Option<String>,
+    /// Quality label such as `1080p`.
+    pub quality: Option<String>,
+    /// F1 session the stream belongs to, when known.
+    pub session: Option<SessionType>,
+}
+
+impl StreamCandidate {
+    /// A candidate with only a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            title: None,
+            quality: None,
+            session: None,
+        }
+    }
+}
+
+/// The F1 session types of a race weekend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionType {
+    /// First practice.
+    Fp1,
+    /// Second practice.
+    Fp2,
+    /// Third practice.
+    Fp3,
+    /// Sprint qualifying (formerly sprint shootout).
+    SprintQualifying,
+    /// Sprint race.
+    Sprint,
+    /// Qualifying.
+    Qualifying,
+    /// Grand Prix.
+    Race,
+}
+
+impl SessionType {
+    /// Every session type, in weekend order.
+    pub const ALL: [SessionType; 7] = [
+        Self::Fp1,
+        Self::Fp2,
+        Self::Fp3,
+        Self::SprintQualifying,
+        Self::Sprint,
+        Self::Qualifying,
+        Self::Race,
+    ];
+
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fp1 => "fp1",
+            Self::Fp2 => "fp2",
+            Self::Fp3 => "fp3",
+            Self::SprintQualifying => "sprint_qualifying",
+            Self::Sprint => "sprint",
+            Self::Qualifying => "qualifying",
+            Self::Race => "race",
+        }
+    }
+
+    /// Guesses the session from free text such as an M3U title or group
+    /// ("F1 Sprint Qualifying", "FP2", "Grand Prix"); `None` when unclear.
+    pub fn detect(text: &str) -> Option<Self> {
+        let text = text.to_ascii_lowercase();
+        let has = |needle: &str| text.contains(needle);
+        if has("sprint qualifying") || has("sprint shootout") || has("sprint_qualifying") {
+            Some(Self::SprintQualifying)
+        } else if has("sprint") {
+            Some(Self::Sprint)
+        } else if has("qualifying") || has("quali") {
+            Some(Self::Qualifying)
+        } else if has("fp1") || has("practice 1") {
+            Some(Self::Fp1)
+        } else if has("fp2") || has("practice 2") {
+            Some(Self::Fp2)
+        } else if has("fp3") || has("practice 3") {
+            Some(Self::Fp3)
+        } else if has("race") || has("grand prix") {
+            Some(Self::Race)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for SessionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SessionType {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_owned()))
+    }
+}
+
+/// A name that is not one of a closed set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name {0:?}")]
+pub struct UnknownName(pub String);
+
+/// Why a stream is not healthy; closed set, so it can label metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No complete answer within the timeout.
+    Timeout,
+    /// TCP connection failed.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// The server answered with a status other than 200/206.
+    HttpStatus,
+    /// The body is not an HLS playlist.
+    NotHls,
+    /// A body exceeded its size limit.
+    TooLarge,
+    /// The target is a private or otherwise forbidden address.
+    Blocked,
+    /// Anything else (bad URL, broken body, redirect loop).
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, for metrics that must exist from startup.
+    pub const ALL: [ErrorKind; 9] = [
+        Self::Timeout,
+        Self::Connect,
+        Self::Dns,
+        Self::Tls,
+        Self::HttpStatus,
+        Self::NotHls,
+        Self::TooLarge,
+        Self::Blocked,
+        Self::Other,
+    ];
+
+    /// The name used in the API, the database and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::HttpStatus => "http_status",
+            Self::NotHls => "not_hls",
+            Self::TooLarge => "too_large",
+            Self::Blocked => "blocked",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a playlist lists variants or segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaylistKind {
+    /// A multivariant ("master") playlist.
+    Master,
+    /// A media playlist of segments.
+    Media,
+}
+
+impl PlaylistKind {
+    /// The name used in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Media => "media",
+        }
+    }
+}
+
+/// What kind of broadcast a stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamType {
+    /// A live broadcast (media playlist without an end).
+    Live,
+    /// A live event that keeps its segments (`PLAYLIST-TYPE:EVENT`).
+    Event,
+    /// Video on demand (`#EXT-X-ENDLIST` or `PLAYLIST-TYPE:VOD`).
+    Vod,
+    /// Not determined (a master playlist, or a truncated read).
+    #[default]
+    Unknown,
+}
+
+impl StreamType {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Event => "event",
+            Self::Vod => "vod",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl FromStr for StreamType {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Live, Self::Event, Self::Vod, Self::Unknown]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_owned()))
+    }
+}
+
+/// The verdict of one health check. A dead stream is a value, not an error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthResult {
+    /// When the check started.
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub checked_at: DateTime<Utc>,
+    /// Healthy: 200/206 and a body containing `#EXTM3U`. (The name is the
+    /// public API's, inherited from the prototype.)
+    pub is_live: bool,
+    /// Milliseconds from request start to the body read; `None` when no
+    /// response arrived.
+    pub response_time_ms: Option<u64>,
+    /// Milliseconds from request start to the response head.
+    pub ttfb_ms: Option<u64>,
+    /// Status of the final response, if any.
+    pub http_status: Option<u16>,
+    /// Highest `BANDWIDTH` of the variants, 0 if none.
+    pub bitrate: u64,
+    /// Why the stream is unhealthy.
+    pub error_kind: Option<ErrorKind>,
+    /// A short human message for `error_kind`.
+    pub error: Option<String>,
+    /// Master or media playlist, when the body was a playlist.
+    pub playlist_kind: Option<PlaylistKind>,
+    /// Live, event, VOD or unknown.
+    pub stream_type: StreamType,
+}
+
+impl HealthResult {
+    /// An unhealthy result with its reason.
+    pub fn failed(checked_at: DateTime<Utc>, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            checked_at,
+            is_live: false,
+            response_time_ms: None,
+            ttfb_ms: None,
+            http_status: None,
+            bitrate: 0,
+            error_kind: Some(kind),
+            error: Some(message.into()),
+            playlist_kind: None,
+            stream_type: StreamType::Unknown,
+        }
+    }
+}
+
+/// What started an extraction run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// The run at service start.
+    Startup,
+    /// The background schedule.
+    Schedule,
+    /// `POST /extract`.
+    Manual,
+    /// `f1-stream extract`.
+    Cli,
+}
+
+impl RunTrigger {
+    /// Every trigger, for metrics that must exist from startup.
+    pub const ALL: [RunTrigger; 4] = [Self::Startup, Self::Schedule, Self::Manual, Self::Cli];
+
+    /// The name used in the database and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+fn serialize_timestamp<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_timestamp(*at))
+}
+
+/// Formats a timestamp the one way it is stored and served: RFC 3339, UTC,
+/// milliseconds, `Z` (fixed width, so text order is time order in SQL).
+pub fn format_timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_detect_prefers_the_most_specific_name() {
+        assert_eq!(
+            SessionType::detect("F1 Sprint Qualifying HD"),
+            Some(SessionType::SprintQualifying)
+        );
+        assert_eq!(
+            SessionType::detect("Sprint Shootout"),
+            Some(SessionType::SprintQualifying)
+        );
+        assert_eq!(SessionType::detect("SPRINT"), Some(SessionType::Sprint));
+        assert_eq!(SessionType::detect("Qualifying"), Some(SessionType::Qualifying));
+        assert_eq!(SessionType::detect("Free Practice 2"), Some(SessionType::Fp2));
+        assert_eq!(SessionType::detect("Monaco Grand Prix"), Some(SessionType::Race));
+        assert_eq!(SessionType::detect("Sky Sports F1"), None);
+    }
+
+    #[test]
+    fn session_names_round_trip() {
+        for session in SessionType::ALL {
+            assert_eq!(session.as_str().parse::<SessionType>(), Ok(session));
+        }
+        assert!("warmup".parse::<SessionType>().is_err());
+    }
+
+    #[test]
+    fn timestamps_are_fixed_width_utc_millis() {
+        let at = DateTime::parse_from_rfc3339("2026-03-08T05:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        assert_eq!(format_timestamp(at), "2026-03-08T05:00:00.000Z");
+    }
+}
