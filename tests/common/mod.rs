@@ -1,0 +1,430 @@
+//! Shared test helpers: a fake HLS origin the test controls, and the real
+//! service started on 127.0.0.1 with a temporary database.
+#![allow(dead_code, missing_docs)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use f1_stream::app::App;
+use f1_stream::config::Config;
+use futures::{StreamExt, stream};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A master playlist with three variants; the highest BANDWIDTH is 5000000.
+pub const MASTER: &str = "#EXTM3U\n\
+#EXT-X-VERSION:3\n\
+#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n\
+low/index.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=5000000,AVERAGE-BANDWIDTH=4500000,CODECS=\"avc1.640028,mp4a.40.2\"\n\
+high/index.m3u8\n\
+#EXT-X-STREAM-INF:BANDWIDTH=2000000\n\
+mid/index.m3u8\n";
+
+/// A live media playlist (no ENDLIST).
+pub const MEDIA_LIVE: &str = "#EXTM3U\n\
+#EXT-X-VERSION:3\n\
+#EXT-X-TARGETDURATION:6\n\
+#EXT-X-MEDIA-SEQUENCE:100\n\
+#EXTINF:6.0,\n\
+seg100.ts\n\
+#EXTINF:6.0,\n\
+seg101.ts\n";
+
+/// A VOD media playlist.
+pub const MEDIA_VOD: &str = "#EXTM3U\n\
+#EXT-X-TARGETDURATION:6\n\
+#EXTINF:6.0,\n\
+seg0.ts\n\
+#EXT-X-ENDLIST\n";
+
+/// What the origin answers on one path.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: BodySpec,
+    delay: Duration,
+    required_header: Option<(String, String)>,
+    honour_range: bool,
+}
+
+#[derive(Clone, Debug)]
+enum BodySpec {
+    Bytes(Bytes),
+    /// Never ends: chunks of this size until the client goes away.
+    Endless(usize),
+    /// Sends the bytes, then breaks the connection before the declared end.
+    Truncated(Bytes),
+}
+
+impl Reply {
+    /// 200 with `body` as an HLS playlist.
+    pub fn playlist(body: impl Into<Bytes>) -> Self {
+        Self::bytes(body).header(header::CONTENT_TYPE.as_str(), "application/vnd.apple.mpegurl")
+    }
+
+    /// 200 with raw bytes.
+    pub fn bytes(body: impl Into<Bytes>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            body: BodySpec::Bytes(body.into()),
+            delay: Duration::ZERO,
+            required_header: None,
+            honour_range: false,
+        }
+    }
+
+    /// An empty answer with `status`.
+    pub fn status(status: u16) -> Self {
+        Self::bytes(Bytes::new()).with_status(status)
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(location: &str) -> Self {
+        Self::status(302).header("location", location)
+    }
+
+    /// A body that never ends (chunks of `chunk` bytes of `#EXTM3U\n` filler).
+    pub fn endless(chunk: usize) -> Self {
+        Self {
+            body: BodySpec::Endless(chunk),
+            ..Self::bytes(Bytes::new())
+        }
+    }
+
+    /// Sends `prefix`, then drops the connection mid-body.
+    pub fn truncated(prefix: impl Into<Bytes>) -> Self {
+        Self {
+            body: BodySpec::Truncated(prefix.into()),
+            ..Self::bytes(Bytes::new())
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = StatusCode::from_u16(status).expect("valid status");
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Waits this long before answering.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Answers 403 unless the request carries `name: value`.
+    pub fn require_header(mut self, name: &str, value: &str) -> Self {
+        self.required_header = Some((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// Answers a `Range: bytes=a-b` request with 206 and that slice.
+    pub fn honour_range(mut self) -> Self {
+        self.honour_range = true;
+        self
+    }
+}
+
+/// A request the origin received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct OriginState {
+    routes: Mutex<HashMap<String, Reply>>,
+    requests: Mutex<Vec<Recorded>>,
+    bytes_sent: AtomicU64,
+}
+
+/// An HLS origin on 127.0.0.1 whose every answer the test decides.
+pub struct FakeOrigin {
+    pub addr: SocketAddr,
+    state: Arc<OriginState>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl FakeOrigin {
+    pub async fn start() -> Self {
+        let state = Arc::new(OriginState::default());
+        let router = axum::Router::new()
+            .fallback(serve_origin)
+            .with_state(Arc::clone(&state));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let addr = listener.local_addr().expect("origin address");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("origin serves");
+        });
+        Self {
+            addr,
+            state,
+            _shutdown: tx,
+        }
+    }
+
+    /// Sets the answer for `path` (replacing any earlier one).
+    pub fn route(&self, path: &str, reply: Reply) -> &Self {
+        self.state
+            .routes
+            .lock()
+            .expect("routes lock")
+            .insert(path.to_owned(), reply);
+        self
+    }
+
+    /// The absolute URL of `path` on this origin.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every request received for `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.state
+            .requests
+            .lock()
+            .expect("requests lock")
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Body bytes handed to the network so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.state.bytes_sent.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve_origin(State(state): State<Arc<OriginState>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    state.requests.lock().expect("requests lock").push(Recorded {
+        path: path.clone(),
+        headers: request.headers().clone(),
+    });
+    let reply = state.routes.lock().expect("routes lock").get(&path).cloned();
+    let Some(reply) = reply else {
+        return (StatusCode::NOT_FOUND, "no such path").into_response();
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    if let Some((name, value)) = &reply.required_header
+        && request.headers().get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(value.as_str())
+    {
+        return (StatusCode::FORBIDDEN, "missing required header").into_response();
+    }
+    let mut builder = Response::builder().status(reply.status);
+    for (name, value) in &reply.headers {
+        builder = builder.header(name, value);
+    }
+    let sent = Arc::clone(&state);
+    let body = match reply.body {
+        BodySpec::Bytes(bytes) => {
+            let range = reply
+                .honour_range
+                .then(|| parse_range(request.headers(), bytes.len()))
+                .flatten();
+            match range {
+                Some((start, end)) => {
+                    builder = builder
+                        .status(StatusCode::PARTIAL_CONTENT)
+                        .header("content-range", format!("bytes {start}-{end}/{}", bytes.len()));
+                    let slice = bytes.slice(start..=end);
+                    sent.bytes_sent.fetch_add(slice.len() as u64, Ordering::Relaxed);
+                    Body::from(slice)
+                }
+                None => {
+                    sent.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    Body::from(bytes)
+                }
+            }
+        }
+        BodySpec::Endless(chunk) => {
+            let filler = Bytes::from("#EXTM3U\n".repeat(chunk / 8 + 1)).slice(..chunk);
+            Body::from_stream(stream::repeat_with(move || {
+                sent.bytes_sent.fetch_add(filler.len() as u64, Ordering::Relaxed);
+                Ok::<_, Infallible>(filler.clone())
+            }))
+        }
+        BodySpec::Truncated(prefix) => {
+            builder = builder.header("content-length", (prefix.len() * 4).to_string());
+            sent.bytes_sent.fetch_add(prefix.len() as u64, Ordering::Relaxed);
+            // The pause lets the head and the prefix reach the client before
+            // the connection breaks, as with a real origin dying mid-body.
+            let death = futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "origin dies midway",
+                ))
+            });
+            Body::from_stream(stream::iter([Ok(prefix)]).chain(death))
+        }
+    };
+    builder.body(body).expect("valid fake response")
+}
+
+fn parse_range(headers: &HeaderMap, len: usize) -> Option<(usize, usize)> {
+    let spec = headers
+        .get(header::RANGE)?
+        .to_str()
+        .ok()?
+        .strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    let start: usize = start.parse().ok()?;
+    let end: usize = end
+        .parse::<usize>()
+        .ok()
+        .unwrap_or(len - 1)
+        .min(len.checked_sub(1)?);
+    (start <= end).then_some((start, end))
+}
+
+/// An http URL on 127.0.0.1 where nothing listens (connection refused).
+pub async fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    drop(listener);
+    format!("http://{addr}/stream.m3u8")
+}
+
+/// A config for tests: temp database, private addresses allowed (the fake
+/// origin is on loopback), no startup run, no calendar, then `extra` TOML
+/// (which may add `[[extractors]]`; give none for the demo default).
+pub fn test_config_toml(db_path: &std::path::Path, extra: &str) -> String {
+    format!(
+        "[database]\nurl = \"sqlite://{}\"\n\
+         [network]\nallow_private_networks = true\n\
+         [extraction]\nrun_on_startup = false\nextractor_timeout_secs = 2\n\
+         [health]\ntimeout_secs = 2\n\
+         [schedule]\nenabled = false\n\
+         {extra}",
+        db_path.display()
+    )
+}
+
+/// The real service on 127.0.0.1 with a temporary database.
+pub struct TestService {
+    pub base: String,
+    pub app: App,
+    pub db_path: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestService {
+    /// Starts the service with `extra` config on a new temp database.
+    pub async fn start(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("f1-stream.db");
+        let mut service = Self::start_on(&db_path, extra).await;
+        service._dir = Some(dir);
+        service
+    }
+
+    /// Starts the service on an existing database path (the caller keeps
+    /// the folder alive).
+    pub async fn start_on(db_path: &std::path::Path, extra: &str) -> Self {
+        let config = Config::from_toml_str(&test_config_toml(db_path, extra)).expect("test config is valid");
+        let app = App::build(config).await.expect("service builds");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind service");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let serving = app.clone();
+        let handle = tokio::spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Self {
+            base,
+            app,
+            db_path: db_path.to_owned(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::get(self.url(path)).await.expect("service answers");
+        let status = response.status().as_u16();
+        let body = response.bytes().await.expect("body");
+        (status, serde_json::from_slice(&body).expect("JSON body"))
+    }
+
+    pub async fn post_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("service answers");
+        let status = response.status().as_u16();
+        let body = response.bytes().await.expect("body");
+        (status, serde_json::from_slice(&body).expect("JSON body"))
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(self.app.db().pool())
+            .await
+            .expect("count query")
+    }
+
+    /// Stops serving and closes the database, returning its path.
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("serve task").expect("serve ends cleanly");
+        }
+        self.db_path.clone()
+    }
+}
+
+/// A `static` extractor block listing `urls`.
+pub fn static_extractor(site_key: &str, urls: &[String], extra: &str) -> String {
+    let streams: Vec<String> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| format!("{{ url = \"{url}\", title = \"{site_key} {i}\" }}"))
+        .collect();
+    format!(
+        "[[extractors]]\nsite_key = \"{site_key}\"\nsite_name = \"{site_key} site\"\nkind = \"static\"\n\
+         streams = [{}]\n{extra}\n",
+        streams.join(", ")
+    )
+}

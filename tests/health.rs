@@ -1,0 +1,217 @@
+//! Health checks against a fake origin on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FakeOrigin, MASTER, MEDIA_LIVE, MEDIA_VOD, Reply, refused_url};
+use f1_stream::config::{HealthConfig, NetworkConfig};
+use f1_stream::health::{HealthChecker, NOT_HLS_MESSAGE};
+use f1_stream::model::{ErrorKind, PlaylistKind, StreamType};
+use f1_stream::net::{self, AddressGuard};
+use reqwest::header::{HeaderMap, HeaderValue};
+
+fn checker_with(allow_private: bool, health: HealthConfig) -> HealthChecker {
+    let network = NetworkConfig {
+        allow_private_networks: allow_private,
+        ..NetworkConfig::default()
+    };
+    let client = net::build_client(&network, &health.user_agent).expect("client builds");
+    HealthChecker::new(client, AddressGuard::new(allow_private), &health)
+}
+
+fn checker() -> HealthChecker {
+    checker_with(
+        true,
+        HealthConfig {
+            timeout_secs: 1,
+            ..HealthConfig::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn master_playlist_200_is_healthy_with_highest_bandwidth_and_timings() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/master.m3u8", Reply::playlist(MASTER));
+    let result = checker()
+        .check(&origin.url("/master.m3u8"), &HeaderMap::new())
+        .await;
+    assert!(result.is_live, "{result:?}");
+    assert_eq!(result.http_status, Some(200));
+    assert_eq!(result.bitrate, 5_000_000);
+    assert_eq!(result.playlist_kind, Some(PlaylistKind::Master));
+    assert_eq!(result.error_kind, None);
+    let (ttfb, total) = (
+        result.ttfb_ms.expect("ttfb"),
+        result.response_time_ms.expect("time"),
+    );
+    assert!(ttfb <= total, "ttfb {ttfb} must not exceed response time {total}");
+}
+
+#[tokio::test]
+async fn partial_content_206_is_healthy_and_range_asks_for_max_bytes() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/live.m3u8", Reply::playlist(MEDIA_LIVE).honour_range());
+    let result = checker()
+        .check(&origin.url("/live.m3u8"), &HeaderMap::new())
+        .await;
+    assert!(result.is_live, "{result:?}");
+    assert_eq!(result.http_status, Some(206));
+    assert_eq!(result.playlist_kind, Some(PlaylistKind::Media));
+    let requests = origin.requests_to("/live.m3u8");
+    assert_eq!(requests[0].headers["range"], "bytes=0-8191");
+}
+
+#[tokio::test]
+async fn complete_media_playlists_are_typed_live_or_vod() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/live.m3u8", Reply::playlist(MEDIA_LIVE));
+    origin.route("/vod.m3u8", Reply::playlist(MEDIA_VOD));
+    let live = checker()
+        .check(&origin.url("/live.m3u8"), &HeaderMap::new())
+        .await;
+    let vod = checker().check(&origin.url("/vod.m3u8"), &HeaderMap::new()).await;
+    assert_eq!(live.stream_type, StreamType::Live);
+    assert_eq!(vod.stream_type, StreamType::Vod);
+}
+
+#[tokio::test]
+async fn error_statuses_are_http_status_errors() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/gone.m3u8", Reply::status(404));
+    origin.route("/broken.m3u8", Reply::playlist(MASTER).with_status(500));
+    for (path, code) in [("/gone.m3u8", 404), ("/broken.m3u8", 500)] {
+        let result = checker().check(&origin.url(path), &HeaderMap::new()).await;
+        assert!(!result.is_live);
+        assert_eq!(result.error_kind, Some(ErrorKind::HttpStatus));
+        assert_eq!(result.error.as_deref(), Some(format!("HTTP {code}").as_str()));
+        assert_eq!(result.http_status, Some(code));
+    }
+}
+
+#[tokio::test]
+async fn html_body_is_not_hls() {
+    let origin = FakeOrigin::start().await;
+    origin.route(
+        "/page.m3u8",
+        Reply::bytes("<html><body>Stream offline</body></html>"),
+    );
+    let result = checker()
+        .check(&origin.url("/page.m3u8"), &HeaderMap::new())
+        .await;
+    assert!(!result.is_live);
+    assert_eq!(result.error_kind, Some(ErrorKind::NotHls));
+    assert_eq!(result.error.as_deref(), Some(NOT_HLS_MESSAGE));
+    assert_eq!(result.http_status, Some(200));
+}
+
+#[tokio::test]
+async fn answer_slower_than_the_timeout_is_a_timeout() {
+    let origin = FakeOrigin::start().await;
+    origin.route(
+        "/slow.m3u8",
+        Reply::playlist(MASTER).delay(Duration::from_secs(5)),
+    );
+    let started = std::time::Instant::now();
+    let result = checker()
+        .check(&origin.url("/slow.m3u8"), &HeaderMap::new())
+        .await;
+    assert_eq!(result.error_kind, Some(ErrorKind::Timeout));
+    assert_eq!(result.error.as_deref(), Some("Timeout"));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the check must stop at its 1 s timeout"
+    );
+}
+
+#[tokio::test]
+async fn refused_port_is_a_connect_error() {
+    let result = checker().check(&refused_url().await, &HeaderMap::new()).await;
+    assert!(!result.is_live);
+    assert_eq!(result.error_kind, Some(ErrorKind::Connect), "{result:?}");
+}
+
+#[tokio::test]
+async fn only_max_bytes_are_read_from_an_endless_body() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/endless.m3u8", Reply::endless(64 * 1024));
+    let result = checker()
+        .check(&origin.url("/endless.m3u8"), &HeaderMap::new())
+        .await;
+    assert!(
+        result.is_live,
+        "the head of the body contains #EXTM3U: {result:?}"
+    );
+    // The checker hangs up after 8 KiB; the origin can only have pushed what
+    // fits in socket buffers, never the unbounded rest.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = origin.bytes_sent();
+    assert!(sent < 16 * 1024 * 1024, "origin sent {sent} bytes");
+}
+
+#[tokio::test]
+async fn body_cut_midway_is_unhealthy() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/cut.m3u8", Reply::truncated(&MASTER.as_bytes()[..40]));
+    let result = checker().check(&origin.url("/cut.m3u8"), &HeaderMap::new()).await;
+    assert!(!result.is_live, "{result:?}");
+    assert_eq!(result.http_status, Some(200));
+    assert!(result.error_kind.is_some());
+}
+
+#[tokio::test]
+async fn redirects_are_followed_to_the_playlist() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/old.m3u8", Reply::redirect("/new.m3u8"));
+    origin.route("/new.m3u8", Reply::playlist(MASTER));
+    let result = checker().check(&origin.url("/old.m3u8"), &HeaderMap::new()).await;
+    assert!(result.is_live, "{result:?}");
+}
+
+#[tokio::test]
+async fn extractor_headers_reach_the_origin() {
+    let origin = FakeOrigin::start().await;
+    origin.route(
+        "/gated.m3u8",
+        Reply::playlist(MASTER).require_header("referer", "https://f1.example/"),
+    );
+    let url = origin.url("/gated.m3u8");
+    let without = checker().check(&url, &HeaderMap::new()).await;
+    assert_eq!(without.http_status, Some(403));
+
+    let mut headers = HeaderMap::new();
+    headers.insert("referer", HeaderValue::from_static("https://f1.example/"));
+    let with = checker().check(&url, &headers).await;
+    assert!(with.is_live, "{with:?}");
+    let seen = origin.requests_to("/gated.m3u8");
+    assert_eq!(
+        seen.last().expect("request").headers["referer"],
+        "https://f1.example/"
+    );
+    assert_eq!(
+        seen.last().expect("request").headers["user-agent"],
+        "Mozilla/5.0 (compatible; f1-stream)"
+    );
+}
+
+#[tokio::test]
+async fn guard_on_blocks_loopback_literals_names_and_redirects() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/master.m3u8", Reply::playlist(MASTER));
+    let guarded = checker_with(false, HealthConfig::default());
+    let port = origin.addr.port();
+    for url in [
+        origin.url("/master.m3u8"),
+        format!("http://localhost:{port}/master.m3u8"),
+        format!("http://[::ffff:127.0.0.1]:{port}/master.m3u8"),
+        format!("http://2130706433:{port}/master.m3u8"),
+    ] {
+        let result = guarded.check(&url, &HeaderMap::new()).await;
+        assert_eq!(result.error_kind, Some(ErrorKind::Blocked), "{url}: {result:?}");
+    }
+    assert!(
+        origin.requests_to("/master.m3u8").is_empty(),
+        "no request may reach the origin"
+    );
+}
