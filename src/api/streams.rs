@@ -1,97 +1,16 @@
-//! The REST API: routes, handlers, DTOs and the one error type that maps to
-//! HTTP. Handlers validate input, then ask the database or the extraction
-//! runner; they hold no state of their own.
+//! Stream list, extractor status and manual runs (SPEC §7.2–7.3).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::de::DeserializeOwned;
+use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
-use crate::config::{Config, ServerConfig, is_valid_site_key};
-use crate::db::{Database, DbError, StreamFilter, StreamRow};
-use crate::extraction::Extraction;
+use super::{ApiError, ApiQuery, AppState};
+use crate::config::is_valid_site_key;
+use crate::db::{StreamFilter, StreamRow};
 use crate::model::{RunTrigger, SessionType};
 
 /// Largest `limit` a list accepts.
 pub const MAX_LIMIT: u32 = 10_000;
-/// How long browsers may cache a CORS preflight answer.
-const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
-
-/// What handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub db: Database,
-    /// The extraction runner (for `POST /extract`).
-    pub extraction: Extraction,
-}
-
-/// Every failure a handler can answer with; rendered as `{"error": ...}`.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is malformed; the message says which parameter.
-    #[error("{0}")]
-    BadRequest(String),
-    /// Nothing at that path or id.
-    #[error("{0}")]
-    NotFound(String),
-    /// The method is not served at this path.
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    /// Something failed on our side; details are logged, not returned.
-    #[error("internal error")]
-    Internal,
-}
-
-impl From<DbError> for ApiError {
-    fn from(err: DbError) -> Self {
-        tracing::error!(error = %err, "database error while serving a request");
-        Self::Internal
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
-    }
-}
-
-/// `Query` whose rejection is a JSON 400 instead of axum's plain text.
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| Self(value))
-            .map_err(|rejection: QueryRejection| ApiError::BadRequest(rejection.body_text()))
-    }
-}
 
 /// A stream as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -268,59 +187,7 @@ pub struct ExtractResponse {
     pub extractors_run: usize,
 }
 
-/// The API's routes with CORS and request tracing.
-pub fn router(state: AppState) -> Router {
-    let cors = cors_layer(&state.config.server);
-    Router::new()
-        .route("/", get(index))
-        .route("/health", get(health))
-        .route("/streams", get(list_streams))
-        .route("/streams/all", get(list_all_streams))
-        .route("/extractors", get(list_extractors))
-        .route("/extract", post(extract))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(cors)
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// CORS as SPEC §7.5: configured origins, read-only methods, `Range` allowed.
-pub fn cors_layer(server: &ServerConfig) -> CorsLayer {
-    let origins = if server.cors_allow_origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            server
-                .cors_allow_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
-        )
-    };
-    CorsLayer::new()
-        .allow_origin(origins)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::RANGE])
-        .expose_headers([
-            header::CONTENT_RANGE,
-            header::CONTENT_LENGTH,
-            header::CONTENT_TYPE,
-            header::ACCEPT_RANGES,
-            header::AGE,
-            HeaderName::from_static("retry-after"),
-        ])
-        .max_age(CORS_MAX_AGE)
-}
-
-async fn index() -> Json<serde_json::Value> {
-    Json(json!({ "service": "f1-stream", "version": env!("CARGO_PKG_VERSION") }))
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-async fn list_streams(
+pub(super) async fn list_streams(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<StreamsQuery>,
 ) -> Result<Json<StreamList>, ApiError> {
@@ -329,12 +196,14 @@ async fn list_streams(
     Ok(Json(StreamList::from_rows(rows)))
 }
 
-async fn list_all_streams(State(state): State<AppState>) -> Result<Json<StreamList>, ApiError> {
+pub(super) async fn list_all_streams(State(state): State<AppState>) -> Result<Json<StreamList>, ApiError> {
     let rows = state.db.all_active_streams().await?;
     Ok(Json(StreamList::from_rows(rows)))
 }
 
-async fn list_extractors(State(state): State<AppState>) -> Result<Json<ExtractorsResponse>, ApiError> {
+pub(super) async fn list_extractors(
+    State(state): State<AppState>,
+) -> Result<Json<ExtractorsResponse>, ApiError> {
     let configured: Vec<&str> = state
         .config
         .extractors
@@ -368,7 +237,7 @@ async fn list_extractors(State(state): State<AppState>) -> Result<Json<Extractor
     }))
 }
 
-async fn extract(State(state): State<AppState>) -> Result<Json<ExtractResponse>, ApiError> {
+pub(super) async fn extract(State(state): State<AppState>) -> Result<Json<ExtractResponse>, ApiError> {
     // The failure is logged by the run itself; the client gets a generic 500.
     let summary = state
         .extraction
@@ -382,12 +251,4 @@ async fn extract(State(state): State<AppState>) -> Result<Json<ExtractResponse>,
         live_streams: summary.live_streams,
         extractors_run: summary.extractors_run,
     }))
-}
-
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
 }
