@@ -10,6 +10,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::proxy::ProxyState;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::db::Database;
@@ -17,6 +18,9 @@ use crate::extraction::{Extraction, ExtractionParts};
 use crate::health::HealthChecker;
 use crate::model::RunTrigger;
 use crate::net::{self, AddressGuard};
+use crate::proxy::token::Signer;
+use crate::proxy::upstream::Upstream;
+use crate::schedule::{PollPolicy, Schedule, ScheduleParts, Scheduler, SystemClock};
 use crate::sources::{self, SourceContext};
 
 /// Why the service could not start.
@@ -28,6 +32,9 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// No signing key could be generated or read.
+    #[error("cannot set up the proxy signing key: {0}")]
+    SigningKey(String),
 }
 
 /// The assembled service.
@@ -37,6 +44,8 @@ pub struct App {
     db: Database,
     extraction: Extraction,
     checker: HealthChecker,
+    proxy: Arc<ProxyState>,
+    schedule: Schedule,
 }
 
 impl App {
@@ -45,16 +54,40 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let db = Database::open(&config.database.url).await?;
         db.sync_extractors(&config.extractors).await?;
-        Self::with_database(config, db)
+        Self::with_database(config, db).await
     }
 
     /// Like [`App::build`] over an already open database.
-    pub fn with_database(config: Config, db: Database) -> Result<Self, StartError> {
-        let guard = AddressGuard::new(config.network.allow_private_networks);
+    pub async fn with_database(config: Config, db: Database) -> Result<Self, StartError> {
+        let guard = AddressGuard::from_config(&config.network);
         let client = net::build_client(&config.network, &config.health.user_agent)?;
-        let checker = HealthChecker::new(client.clone(), guard, &config.health);
+        let checker = HealthChecker::new(client.clone(), guard.clone(), &config.health);
+        let extractors = sources::build_registry(&config.extractors);
+        let proxy = ProxyState::new(
+            Upstream::new(
+                client.clone(),
+                guard.clone(),
+                Duration::from_secs(config.proxy.relay_first_byte_timeout_secs),
+                Duration::from_secs(config.proxy.relay_idle_timeout_secs),
+                config.proxy.max_playlist_bytes,
+            ),
+            Signer::new(&signing_key(&config, &db).await?),
+            config.proxy.require_signature,
+            extractors
+                .iter()
+                .map(|e| (e.site_key.clone(), e.headers.clone()))
+                .collect(),
+            Duration::from_secs(config.proxy.playlist_timeout_secs),
+        );
+        let schedule = Schedule::new(ScheduleParts {
+            db: db.clone(),
+            client: client.clone(),
+            guard: guard.clone(),
+            config: config.schedule.clone(),
+            clock: Arc::new(SystemClock),
+        });
         let extraction = Extraction::new(ExtractionParts {
-            extractors: sources::build_registry(&config.extractors),
+            extractors,
             sources: SourceContext {
                 client,
                 guard,
@@ -70,7 +103,14 @@ impl App {
             db,
             extraction,
             checker,
+            proxy: Arc::new(proxy),
+            schedule,
         })
+    }
+
+    /// The F1 calendar service.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// The configuration in force.
@@ -93,12 +133,19 @@ impl App {
         &self.checker
     }
 
+    /// Signs proxy URLs with this app's key (for `f1-stream sign`).
+    pub fn signer(&self) -> &Signer {
+        &self.proxy.signer
+    }
+
     /// The HTTP router over this app's state.
     pub fn router(&self) -> Router {
         api::router(AppState {
             config: Arc::clone(&self.config),
             db: self.db.clone(),
             extraction: self.extraction.clone(),
+            proxy: Arc::clone(&self.proxy),
+            schedule: self.schedule.clone(),
         })
     }
 
@@ -113,9 +160,11 @@ impl App {
         let (stop_tx, stop_rx) = watch::channel(false);
         let poller = tokio::spawn(poll(
             self.extraction.clone(),
+            self.schedule.clone(),
             Arc::clone(&self.config),
             stop_rx.clone(),
         ));
+        let calendar = tokio::spawn(self.schedule.clone().maintain(stop_rx.clone()));
         let mut grace_rx = stop_rx;
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
             shutdown.await;
@@ -134,27 +183,53 @@ impl App {
             }
         };
         poller.abort();
+        calendar.abort();
         self.db.close().await;
         result
     }
 }
 
-/// The background loop: a run at startup (if configured), then one every
-/// `extraction.interval_secs`. Runs never overlap: the runner coalesces.
-async fn poll(extraction: Extraction, config: Arc<Config>, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(config.extraction.interval_secs);
-    let mut trigger = config.extraction.run_on_startup.then_some(RunTrigger::Startup);
-    loop {
-        if let Some(trigger) = trigger.take() {
-            tokio::select! {
-                // Errors are logged by the run; the loop carries on.
-                _ = extraction.run(trigger) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            }
+/// The background loop: a run at startup (if configured), then runs planned
+/// on the F1 calendar (see [`crate::schedule::planner`]): every
+/// `extraction.interval_secs`, and every `live_interval_secs` inside a
+/// session's window, starting exactly at its opening. Runs are awaited one
+/// at a time and the runner coalesces with manual ones, so they never overlap.
+async fn poll(extraction: Extraction, schedule: Schedule, config: Arc<Config>, stop: watch::Receiver<bool>) {
+    let scheduler = Scheduler::new(
+        schedule.clock(),
+        schedule.subscribe(),
+        PollPolicy::from_config(&config),
+    );
+    let run = move |trigger: RunTrigger, _decision| {
+        let extraction = extraction.clone();
+        async move {
+            // Errors are logged by the run; the loop carries on.
+            let _ = extraction.run(trigger).await;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => trigger = Some(RunTrigger::Schedule),
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
+    };
+    scheduler.run(config.extraction.run_on_startup, run, stop).await;
+}
+
+/// Setting under which a generated signing key is kept.
+const SIGNING_KEY_SETTING: &str = "proxy_signing_key";
+/// Bytes of a generated signing key.
+const SIGNING_KEY_BYTES: usize = 32;
+
+/// The proxy's HMAC key: `proxy.signing_key` when set, else one generated
+/// once (32 random bytes) and kept in the database, so signed URLs survive
+/// restarts.
+async fn signing_key(config: &Config, db: &Database) -> Result<Vec<u8>, StartError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if !config.proxy.signing_key.is_empty() {
+        return Ok(config.proxy.signing_key.as_bytes().to_vec());
     }
+    let mut fresh = [0u8; SIGNING_KEY_BYTES];
+    getrandom::fill(&mut fresh).map_err(|e| StartError::SigningKey(e.to_string()))?;
+    let stored = db
+        .setting_or_insert(SIGNING_KEY_SETTING, &URL_SAFE_NO_PAD.encode(fresh))
+        .await?;
+    URL_SAFE_NO_PAD
+        .decode(stored.as_bytes())
+        .map_err(|_| StartError::SigningKey(format!("stored setting {SIGNING_KEY_SETTING} is not base64url")))
 }

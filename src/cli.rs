@@ -1,4 +1,4 @@
-//! The command line (SPEC §3): `serve`, `extract`, `check`.
+//! The command line (SPEC §3): `serve`, `extract`, `check`, `sign`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use crate::extraction::ProgressFn;
 use crate::health::HealthChecker;
 use crate::model::RunTrigger;
 use crate::net::{self, AddressGuard};
+use crate::proxy::token::Kind;
 
 /// Self-hosted HLS stream aggregator for Formula 1 sessions.
 #[derive(Debug, Parser)]
@@ -45,6 +46,14 @@ pub enum Command {
         #[arg(long, value_name = "SITE_KEY")]
         src: Option<String>,
     },
+    /// Print the signed proxy path of a playlist URL.
+    Sign {
+        /// The playlist URL (absolute http or https).
+        url: String,
+        /// Send this extractor's headers upstream when the path is played.
+        #[arg(long, value_name = "SITE_KEY")]
+        src: Option<String>,
+    },
 }
 
 impl Cli {
@@ -55,6 +64,7 @@ impl Cli {
             Command::Serve => serve(config).await,
             Command::Extract => extract(config).await,
             Command::Check { url, src } => check(config, &url, src.as_deref()).await,
+            Command::Sign { url, src } => sign(config, &url, src.as_deref()).await,
         }
     }
 }
@@ -110,7 +120,7 @@ async fn check(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<E
             net::header_map(&extractor.headers)
         }
     };
-    let guard = AddressGuard::new(config.network.allow_private_networks);
+    let guard = AddressGuard::from_config(&config.network);
     let client = net::build_client(&config.network, &config.health.user_agent)?;
     let checker = HealthChecker::new(client, guard, &config.health);
     let result = checker.check(url, &headers).await;
@@ -124,6 +134,26 @@ async fn check(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<E
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn sign(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<ExitCode> {
+    let parsed = url::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https"),
+        "{url:?} is not an http(s) URL"
+    );
+    if let Some(key) = src {
+        anyhow::ensure!(
+            config.extractors.iter().any(|e| e.site_key == key),
+            "--src: no extractor with site_key {key:?}"
+        );
+    }
+    let app = App::build(config)
+        .await
+        .context("cannot open the database for the signing key")?;
+    println!("{}", app.signer().path(Kind::Proxy, url, src));
+    app.db().close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Renders a run as a fixed-width table, healthy and fastest first.

@@ -57,6 +57,22 @@ pub mod defaults {
     pub const SCHEDULE_LEAD_MINUTES: u32 = 15;
     /// Minutes after a race's planned end that fast polling continues.
     pub const SCHEDULE_OVERRUN_MINUTES: u32 = 30;
+    /// Minutes after any other session's planned end that fast polling continues.
+    pub const SCHEDULE_OVERRUN_MINUTES_OTHER: u32 = 15;
+    /// Seconds one calendar fetch may take.
+    pub const SCHEDULE_TIMEOUT_SECS: u64 = 30;
+    /// Largest calendar document read, in bytes (a season is ~50 KiB).
+    pub const SCHEDULE_MAX_BYTES: u64 = 1024 * 1024;
+    /// Planned minutes of a practice session (fp1, fp2, fp3).
+    pub const PRACTICE_MINUTES: u32 = 60;
+    /// Planned minutes of sprint qualifying.
+    pub const SPRINT_QUALIFYING_MINUTES: u32 = 30;
+    /// Planned minutes of a sprint.
+    pub const SPRINT_MINUTES: u32 = 30;
+    /// Planned minutes of qualifying.
+    pub const QUALIFYING_MINUTES: u32 = 60;
+    /// Planned minutes of a race.
+    pub const RACE_MINUTES: u32 = 120;
     /// Seconds a graceful shutdown waits for open requests.
     pub const SHUTDOWN_GRACE_SECS: u64 = 10;
 }
@@ -155,6 +171,9 @@ impl Default for DatabaseConfig {
 pub struct NetworkConfig {
     /// Lets outgoing requests reach loopback and private addresses.
     pub allow_private_networks: bool,
+    /// Networks exempt from the guard even when private ones are refused,
+    /// e.g. `["192.168.1.20/32"]` for one LAN origin.
+    pub allow_addresses: Vec<ipnet::IpNet>,
     /// Redirect hops followed before giving up.
     pub max_redirects: u32,
 }
@@ -163,6 +182,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
             allow_private_networks: false,
+            allow_addresses: Vec::new(),
             max_redirects: defaults::MAX_REDIRECTS,
         }
     }
@@ -294,6 +314,14 @@ pub struct ScheduleConfig {
     pub lead_minutes: u32,
     /// Minutes after a race's planned end that fast polling continues.
     pub overrun_minutes: u32,
+    /// Minutes after any other session's planned end that fast polling continues.
+    pub overrun_minutes_other: u32,
+    /// Seconds one calendar fetch may take.
+    pub timeout_secs: u64,
+    /// Largest calendar document read, in bytes.
+    pub max_bytes: u64,
+    /// Planned minutes of each session type (`[schedule.durations]`).
+    pub durations: SessionDurations,
 }
 
 impl Default for ScheduleConfig {
@@ -304,6 +332,61 @@ impl Default for ScheduleConfig {
             refresh_hour_utc: defaults::SCHEDULE_REFRESH_HOUR_UTC,
             lead_minutes: defaults::SCHEDULE_LEAD_MINUTES,
             overrun_minutes: defaults::SCHEDULE_OVERRUN_MINUTES,
+            overrun_minutes_other: defaults::SCHEDULE_OVERRUN_MINUTES_OTHER,
+            timeout_secs: defaults::SCHEDULE_TIMEOUT_SECS,
+            max_bytes: defaults::SCHEDULE_MAX_BYTES,
+            durations: SessionDurations::default(),
+        }
+    }
+}
+
+/// `[schedule.durations]`: planned minutes per session type; a session's
+/// fast-polling window and its `live` status end this long after its start
+/// (plus the overrun).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionDurations {
+    /// First practice.
+    pub fp1: u32,
+    /// Second practice.
+    pub fp2: u32,
+    /// Third practice.
+    pub fp3: u32,
+    /// Sprint qualifying (sprint shootout in older seasons).
+    pub sprint_qualifying: u32,
+    /// Sprint.
+    pub sprint: u32,
+    /// Qualifying.
+    pub qualifying: u32,
+    /// Race.
+    pub race: u32,
+}
+
+impl SessionDurations {
+    /// Planned minutes of `session`.
+    pub fn minutes(&self, session: SessionType) -> u32 {
+        match session {
+            SessionType::Fp1 => self.fp1,
+            SessionType::Fp2 => self.fp2,
+            SessionType::Fp3 => self.fp3,
+            SessionType::SprintQualifying => self.sprint_qualifying,
+            SessionType::Sprint => self.sprint,
+            SessionType::Qualifying => self.qualifying,
+            SessionType::Race => self.race,
+        }
+    }
+}
+
+impl Default for SessionDurations {
+    fn default() -> Self {
+        Self {
+            fp1: defaults::PRACTICE_MINUTES,
+            fp2: defaults::PRACTICE_MINUTES,
+            fp3: defaults::PRACTICE_MINUTES,
+            sprint_qualifying: defaults::SPRINT_QUALIFYING_MINUTES,
+            sprint: defaults::SPRINT_MINUTES,
+            qualifying: defaults::QUALIFYING_MINUTES,
+            race: defaults::RACE_MINUTES,
         }
     }
 }
@@ -427,8 +510,8 @@ pub struct JsonFields {
 /// Why configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A file named on the command line does not exist.
-    #[error("config file {0} does not exist")]
+    /// A file named on the command line does not exist (or is not a file).
+    #[error("config file {0} does not exist or is not a file")]
     MissingFile(PathBuf),
     /// A key is unknown or its value does not parse.
     #[error("invalid configuration: {0}")]
@@ -459,11 +542,17 @@ impl Config {
     /// missing), then `F1S_` environment variables, and validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let file = match path {
-            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
-            Some(path) => path.to_path_buf(),
-            None => PathBuf::from(DEFAULT_CONFIG_FILE),
+            Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|default| default.is_file()),
         };
-        Self::extract(Self::base().merge(Toml::file(file)).merge(Self::env()))
+        let mut figment = Self::base();
+        if let Some(file) = file {
+            // `file_exact`: `Toml::file` would climb parent folders and load
+            // a config.toml nobody named.
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        Self::extract(figment.merge(Self::env()))
     }
 
     /// Loads defaults, then the TOML text, then the environment; used by tests
@@ -569,6 +658,37 @@ impl Config {
         }
         if self.schedule.enabled {
             check_http_url(&self.schedule.url).map_err(|m| invalid("schedule.url", m))?;
+        }
+        if self.schedule.timeout_secs == 0 {
+            return Err(invalid("schedule.timeout_secs", "must be greater than 0".into()));
+        }
+        if self.schedule.max_bytes == 0 {
+            return Err(invalid("schedule.max_bytes", "must be greater than 0".into()));
+        }
+        let day = [
+            ("schedule.lead_minutes", self.schedule.lead_minutes),
+            ("schedule.overrun_minutes", self.schedule.overrun_minutes),
+            (
+                "schedule.overrun_minutes_other",
+                self.schedule.overrun_minutes_other,
+            ),
+        ];
+        for (key, minutes) in day {
+            if minutes > MINUTES_PER_DAY {
+                return Err(invalid(
+                    key,
+                    format!("must be at most {MINUTES_PER_DAY} (one day)"),
+                ));
+            }
+        }
+        for session in SessionType::ALL {
+            let minutes = self.schedule.durations.minutes(session);
+            if minutes == 0 || minutes > MINUTES_PER_DAY {
+                return Err(invalid(
+                    &format!("schedule.durations.{}", session.as_str()),
+                    format!("must be from 1 to {MINUTES_PER_DAY} minutes"),
+                ));
+            }
         }
         let mut seen = HashSet::new();
         for (index, extractor) in self.extractors.iter().enumerate() {
@@ -680,6 +800,10 @@ impl ExtractorConfig {
         Ok(())
     }
 }
+
+/// Upper bound of the schedule's minute settings: a window longer than a day
+/// is a typo, not a plan.
+const MINUTES_PER_DAY: u32 = 24 * 60;
 
 /// Whether `key` is an acceptable `site_key`: 1–64 of `[a-z0-9_-]`.
 pub fn is_valid_site_key(key: &str) -> bool {

@@ -423,6 +423,20 @@ impl Database {
         Ok(rows)
     }
 
+    /// The stored value of setting `key`, storing `value` first when there
+    /// is none (atomic: concurrent callers all get the first stored value).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, DbError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// The newest stored run, if any.
     pub async fn last_run(&self) -> Result<Option<RunRow>, DbError> {
         Ok(sqlx::query_as::<_, RunRow>(
@@ -431,5 +445,126 @@ impl Database {
         )
         .fetch_optional(&self.pool)
         .await?)
+    }
+}
+
+/// One row of `schedule_sessions`: a session of the stored F1 calendar with
+/// its race's columns.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct ScheduleSessionRow {
+    /// Season, e.g. `2026`.
+    pub season: String,
+    /// Round within the season.
+    pub round: i64,
+    /// Grand Prix name.
+    pub race_name: String,
+    /// The race's reference page.
+    pub race_url: Option<String>,
+    /// Circuit name.
+    pub circuit: String,
+    /// Ergast circuit id.
+    pub circuit_id: String,
+    /// Country of the circuit.
+    pub country: String,
+    /// Town of the circuit.
+    pub locality: String,
+    /// Race day, `YYYY-MM-DD`.
+    pub race_date: String,
+    /// `fp1` … `race`.
+    pub session_type: String,
+    /// Display name.
+    pub session_name: String,
+    /// Session day (UTC), `YYYY-MM-DD`.
+    pub date: String,
+    /// Start, RFC 3339 UTC; `None` when the calendar gives no time.
+    pub start_utc: Option<String>,
+    /// Planned duration when the row was written.
+    pub duration_minutes: i64,
+}
+
+/// The one row of `schedule_meta`: where and when the calendar was fetched.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct ScheduleMetaRow {
+    /// Season of the calendar, when the source named one.
+    pub season: Option<String>,
+    /// URL it was fetched from.
+    pub source_url: String,
+    /// When it was fetched, RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+impl Database {
+    /// Replaces the stored calendar with `sessions` in one transaction: a
+    /// failure leaves the previous calendar intact.
+    #[tracing::instrument(skip_all, fields(sessions = sessions.len()))]
+    pub async fn replace_schedule(
+        &self,
+        meta: &ScheduleMetaRow,
+        sessions: &[ScheduleSessionRow],
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM schedule_sessions")
+            .execute(&mut *tx)
+            .await?;
+        for row in sessions {
+            sqlx::query(
+                "INSERT INTO schedule_sessions (season, round, race_name, race_url, circuit, circuit_id,
+                     country, locality, race_date, session_type, session_name, date, start_utc,
+                     duration_minutes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )
+            .bind(&row.season)
+            .bind(row.round)
+            .bind(&row.race_name)
+            .bind(&row.race_url)
+            .bind(&row.circuit)
+            .bind(&row.circuit_id)
+            .bind(&row.country)
+            .bind(&row.locality)
+            .bind(&row.race_date)
+            .bind(&row.session_type)
+            .bind(&row.session_name)
+            .bind(&row.date)
+            .bind(&row.start_utc)
+            .bind(row.duration_minutes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO schedule_meta (id, season, source_url, updated_at) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET
+                 season = excluded.season, source_url = excluded.source_url,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&meta.season)
+        .bind(&meta.source_url)
+        .bind(&meta.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stored calendar: its metadata (`None` before the first successful
+    /// refresh) and every session in round, then start order.
+    pub async fn load_schedule(&self) -> Result<(Option<ScheduleMetaRow>, Vec<ScheduleSessionRow>), DbError> {
+        // One read transaction, so a refresh committing in between cannot
+        // pair new metadata with old sessions.
+        let mut tx = self.pool.begin().await?;
+        let meta = sqlx::query_as::<_, ScheduleMetaRow>(
+            "SELECT season, source_url, updated_at FROM schedule_meta WHERE id = 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let sessions = sqlx::query_as::<_, ScheduleSessionRow>(
+            "SELECT season, round, race_name, race_url, circuit, circuit_id, country, locality,
+                    race_date, session_type, session_name, date, start_utc, duration_minutes
+             FROM schedule_sessions
+             ORDER BY season, round, date, start_utc IS NULL, start_utc",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((meta, sessions))
     }
 }

@@ -109,6 +109,23 @@ pub fn summarize(body: &[u8], complete: bool) -> PlaylistSummary {
     }
 }
 
+/// The `#EXT-X-TARGETDURATION` of a media playlist, in seconds.
+pub fn target_duration(playlist: &str) -> Option<f64> {
+    playlist.lines().find_map(|line| {
+        line.trim_end()
+            .strip_prefix("#EXT-X-TARGETDURATION:")
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+    })
+}
+
+/// Whether `body` starts like a playlist: `#EXTM3U` after an optional UTF-8
+/// BOM and whitespace.
+pub fn starts_like_playlist(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    body.trim_ascii_start().starts_with(b"#EXTM3U")
+}
+
 fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
@@ -167,6 +184,21 @@ mod tests {
         let event = b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:6,\na.ts\n";
         assert_eq!(summarize(event, true).stream_type, StreamType::Event);
         assert_eq!(summarize(event, true).kind, Some(PlaylistKind::Media));
+    }
+
+    #[test]
+    fn playlists_may_start_with_a_bom_or_whitespace() {
+        assert!(starts_like_playlist(b"#EXTM3U\n"));
+        assert!(starts_like_playlist(b"\xEF\xBB\xBF#EXTM3U\r\n"));
+        assert!(starts_like_playlist(b" \r\n#EXTM3U\n"));
+        assert!(!starts_like_playlist(b"<html>#EXTM3U"));
+    }
+
+    #[test]
+    fn target_duration_is_read_from_its_tag() {
+        assert_eq!(target_duration("#EXTM3U\n#EXT-X-TARGETDURATION:6\n"), Some(6.0));
+        assert_eq!(target_duration("#EXTM3U\n#EXT-X-TARGETDURATION:x\n"), None);
+        assert_eq!(target_duration("#EXTM3U\n"), None);
     }
 
     #[test]

@@ -9,9 +9,14 @@
 //! - [`sources`]: extractor trait and the `demo`, `static`, `m3u`, `json` kinds.
 //! - [`health`]: one URL's health check.
 //! - [`extraction`]: a run: sources → dedupe → bounded checks → store.
+//! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
+//!   adaptive polling plan built on it.
+//! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
 //! - [`api`]: routes, handlers, DTOs, `ApiError`.
 //! - [`app`]: composition root and `serve(listener, shutdown)`.
 //! - [`cli`]: the command line.
+
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod app;
@@ -23,4 +28,6 @@ pub mod health;
 pub mod hls;
 pub mod model;
 pub mod net;
+pub mod proxy;
+pub mod schedule;
 pub mod sources;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 use url::{Host, Url};
@@ -34,20 +35,33 @@ pub struct DnsError {
 }
 
 /// Decides which addresses outgoing requests may reach.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AddressGuard {
     allow_private: bool,
+    exempt: Arc<[IpNet]>,
 }
 
 impl AddressGuard {
     /// A guard that blocks non-public addresses unless `allow_private`.
     pub fn new(allow_private: bool) -> Self {
-        Self { allow_private }
+        Self {
+            allow_private,
+            exempt: Arc::new([]),
+        }
+    }
+
+    /// The guard `[network]` describes: private addresses refused unless
+    /// allowed, with `allow_addresses` exempt.
+    pub fn from_config(network: &NetworkConfig) -> Self {
+        Self {
+            allow_private: network.allow_private_networks,
+            exempt: network.allow_addresses.iter().copied().collect(),
+        }
     }
 
     /// Whether a connection to `ip` is allowed.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        self.allow_private || is_public(ip)
+        self.allow_private || is_public(ip) || self.exempt.iter().any(|net| net.contains(&ip))
     }
 
     /// Checks what can be checked before a request is sent: the scheme, the
@@ -166,7 +180,7 @@ struct GuardedResolver {
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let guard = self.guard;
+        let guard = self.guard.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
@@ -189,13 +203,14 @@ impl Resolve for GuardedResolver {
 /// proxy, no automatic Referer (it would replace an extractor's), no
 /// automatic decompression (the relay forwards bytes as they are).
 pub fn build_client(network: &NetworkConfig, user_agent: &str) -> reqwest::Result<reqwest::Client> {
-    let guard = AddressGuard::new(network.allow_private_networks);
+    let guard = AddressGuard::from_config(network);
+    let redirect_guard = guard.clone();
     let max_redirects = network.max_redirects as usize;
     let redirect_policy = redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > max_redirects {
             return attempt.error(TooManyRedirects(max_redirects));
         }
-        match guard.check_url(attempt.url()) {
+        match redirect_guard.check_url(attempt.url()) {
             Ok(()) => attempt.follow(),
             Err(refused) => attempt.error(refused),
         }

@@ -2,13 +2,15 @@
 //! feature modules' handlers and DTOs. Handlers validate input, then ask the
 //! database or the extraction runner; they hold no state of their own.
 
+pub mod proxy;
+pub mod schedule;
 pub mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, MatchedPath, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::{Config, ServerConfig};
 use crate::db::{Database, DbError};
 use crate::extraction::Extraction;
+use proxy::ProxyState;
 
 /// How long browsers may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
@@ -35,6 +38,10 @@ pub struct AppState {
     pub db: Database,
     /// The extraction runner (for `POST /extract`).
     pub extraction: Extraction,
+    /// The HLS proxy's upstream access, signer and per-extractor headers.
+    pub proxy: Arc<ProxyState>,
+    /// The F1 calendar (`/schedule`, `session=live`).
+    pub schedule: crate::schedule::Schedule,
 }
 
 /// Every failure a handler can answer with; rendered as `{"error": ...}`.
@@ -49,6 +56,15 @@ pub enum ApiError {
     /// The method is not served at this path.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Refused: a bad signature or a guarded address.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The upstream failed or answered with something unusable.
+    #[error("{0}")]
+    BadGateway(String),
+    /// The upstream did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// Something failed on our side; details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -67,6 +83,9 @@ impl IntoResponse for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
@@ -101,10 +120,20 @@ pub fn router(state: AppState) -> Router {
         .route("/streams/all", get(streams::list_all_streams))
         .route("/extractors", get(streams::list_extractors))
         .route("/extract", post(streams::extract))
+        .merge(proxy::routes())
+        .merge(schedule::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        // Spans name the route template, never the URI: proxy tokens carry
+        // signatures, which must not reach the logs.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::debug_span!("http", method = %request.method(), route)
+        }))
         .with_state(state)
 }
 
@@ -149,4 +178,69 @@ async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// The scheme and authority clients reach us at, for absolute URIs in
+/// rewritten playlists and `proxy_url`: `server.public_url`, else
+/// `X-Forwarded-Proto` + `X-Forwarded-Host`, else `Host` over http; empty
+/// (root-relative URIs) when none is usable. Header values are only used when
+/// they look like a host, so a client cannot inject text into playlists.
+pub fn public_base(server: &ServerConfig, headers: &axum::http::HeaderMap) -> String {
+    if !server.public_url.is_empty() {
+        return server.public_url.trim_end_matches('/').to_owned();
+    }
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let is_host = |host: &str| {
+        host.len() <= 255
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+    };
+    let proto = match first("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    match first("x-forwarded-host").or_else(|| first("host")) {
+        Some(host) if is_host(host) => format!("{proto}://{host}"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn public_base_prefers_config_then_forwarded_then_host() {
+        let mut server = ServerConfig::default();
+        let forwarded = headers(&[
+            ("host", "10.0.0.2:8080"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "f1.example.com, proxy.internal"),
+        ]);
+        assert_eq!(public_base(&server, &forwarded), "https://f1.example.com");
+        assert_eq!(
+            public_base(&server, &headers(&[("host", "localhost:8080")])),
+            "http://localhost:8080"
+        );
+        assert_eq!(public_base(&server, &headers(&[("host", "evil\" #EXT")])), "");
+        assert_eq!(public_base(&server, &HeaderMap::new()), "");
+        server.public_url = "https://streams.example.org/".into();
+        assert_eq!(public_base(&server, &forwarded), "https://streams.example.org");
+    }
 }

@@ -4,13 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiQuery, AppState};
+use axum::http::HeaderMap;
+
+use super::{ApiError, ApiQuery, AppState, public_base};
 use crate::config::is_valid_site_key;
 use crate::db::{StreamFilter, StreamRow};
 use crate::model::{RunTrigger, SessionType};
+use crate::proxy::token::{Kind, Signer};
 
 /// Largest `limit` a list accepts.
 pub const MAX_LIMIT: u32 = 10_000;
+
+/// `session=` value meaning "the session live now" (per the F1 calendar).
+pub const LIVE_SESSION: &str = "live";
 
 /// A stream as clients see it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,11 +51,19 @@ pub struct StreamDto {
     pub error_kind: Option<String>,
     /// Message of the latest failure.
     pub error: Option<String>,
+    /// Ready-to-play signed URL of the stream through our HLS proxy.
+    pub proxy_url: String,
 }
 
-impl From<StreamRow> for StreamDto {
-    fn from(row: StreamRow) -> Self {
+impl StreamDto {
+    /// The API view of `row`, its `proxy_url` rooted at `public_base`.
+    pub fn new(row: StreamRow, signer: &Signer, public_base: &str) -> Self {
+        let proxy_url = format!(
+            "{public_base}{}",
+            signer.path(Kind::Proxy, &row.url, Some(&row.site_key))
+        );
         Self {
+            proxy_url,
             id: row.id,
             url: row.url,
             site_key: row.site_key,
@@ -79,8 +93,13 @@ pub struct StreamList {
 }
 
 impl StreamList {
-    fn from_rows(rows: Vec<StreamRow>) -> Self {
-        let streams: Vec<StreamDto> = rows.into_iter().map(StreamDto::from).collect();
+    fn from_rows(rows: Vec<StreamRow>, state: &AppState, headers: &HeaderMap) -> Self {
+        let base = public_base(&state.config.server, headers);
+        let signer = &state.proxy.signer;
+        let streams: Vec<StreamDto> = rows
+            .into_iter()
+            .map(|row| StreamDto::new(row, signer, &base))
+            .collect();
         Self {
             count: streams.len(),
             streams,
@@ -102,7 +121,10 @@ impl StreamsQuery {
             None | Some("") => None,
             Some(value) => Some(value.parse::<SessionType>().map_err(|_| {
                 let names: Vec<_> = SessionType::ALL.iter().map(|s| s.as_str()).collect();
-                ApiError::BadRequest(format!("session: {value:?} is not one of {}", names.join(", ")))
+                ApiError::BadRequest(format!(
+                    "session: {value:?} is not one of {}, {LIVE_SESSION}",
+                    names.join(", ")
+                ))
             })?),
         };
         let site_key = match self.site_key.as_deref() {
@@ -190,15 +212,34 @@ pub struct ExtractResponse {
 pub(super) async fn list_streams(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<StreamsQuery>,
+    headers: HeaderMap,
 ) -> Result<Json<StreamList>, ApiError> {
-    let filter = query.into_filter()?;
+    let mut query = query;
+    // `session=live`: the session whose fast-polling window is open now;
+    // none open means nothing is live, an empty list.
+    let live = query.session.as_deref() == Some(LIVE_SESSION);
+    if live {
+        query.session = None;
+    }
+    let mut filter = query.into_filter()?;
+    if live {
+        let calendar = state.schedule.calendar().await?;
+        let now = state.schedule.now();
+        match state.schedule.timing().window_session(&calendar, now) {
+            Some((_, session)) => filter.session = Some(session.session_type.as_str().to_owned()),
+            None => return Ok(Json(StreamList::from_rows(Vec::new(), &state, &headers))),
+        }
+    }
     let rows = state.db.ranked_streams(&filter).await?;
-    Ok(Json(StreamList::from_rows(rows)))
+    Ok(Json(StreamList::from_rows(rows, &state, &headers)))
 }
 
-pub(super) async fn list_all_streams(State(state): State<AppState>) -> Result<Json<StreamList>, ApiError> {
+pub(super) async fn list_all_streams(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<StreamList>, ApiError> {
     let rows = state.db.all_active_streams().await?;
-    Ok(Json(StreamList::from_rows(rows)))
+    Ok(Json(StreamList::from_rows(rows, &state, &headers)))
 }
 
 pub(super) async fn list_extractors(

@@ -39,10 +39,10 @@ impl Source for JsonSource {
             let (Some(url), Some(fields)) = (&self.url, &self.fields) else {
                 return Err(SourceError::Parse("json extractor without url or fields".into()));
             };
-            let body = ctx.fetch(url, headers).await?;
+            let (body, final_url) = ctx.fetch(url, headers).await?;
             let document: Value =
                 serde_json::from_slice(&body).map_err(|e| SourceError::Parse(e.to_string()))?;
-            map_items(&document, &self.items, fields, Some(url))
+            map_items(&document, &self.items, fields, Some(&final_url))
         })
     }
 }
@@ -70,7 +70,7 @@ pub fn map_items(
         .iter()
         .filter_map(|item| {
             let url = item.pointer(&fields.url)?.as_str()?;
-            let url = resolve(base, url.trim())?;
+            let url = resolve(base, url)?;
             let session = text(item, &fields.session)
                 .and_then(|s| s.parse::<SessionType>().ok().or_else(|| SessionType::detect(&s)));
             Some(StreamCandidate {

@@ -49,12 +49,15 @@ impl Source for M3uSource {
     ) -> BoxFuture<'a, Result<Vec<StreamCandidate>, SourceError>> {
         Box::pin(async move {
             let (text, base) = match &self.location {
-                Location::Remote(url) => (ctx.fetch(url, headers).await?.to_vec(), Some(url)),
+                Location::Remote(url) => {
+                    let (body, final_url) = ctx.fetch(url, headers).await?;
+                    (body.to_vec(), Some(final_url))
+                }
                 Location::File(path) => (ctx.read_file(path).await?, None),
             };
             Ok(parse_m3u(
                 &String::from_utf8_lossy(&text),
-                base,
+                base.as_ref(),
                 self.title_filter.as_ref(),
             ))
         })

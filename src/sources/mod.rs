@@ -61,8 +61,10 @@ pub struct SourceContext {
 
 impl SourceContext {
     /// Fetches an http(s) document with `headers`, refusing anything larger
-    /// than the limit while it streams in (never buffering more).
-    pub async fn fetch(&self, url: &Url, headers: &HeaderMap) -> Result<bytes::Bytes, SourceError> {
+    /// than the limit while it streams in (never buffering more). Returns
+    /// the body and the URL it came from after redirects (the base for its
+    /// relative references).
+    pub async fn fetch(&self, url: &Url, headers: &HeaderMap) -> Result<(bytes::Bytes, Url), SourceError> {
         self.guard
             .check_url(url)
             .map_err(|refused| SourceError::Fetch(refused.to_string()))?;
@@ -76,13 +78,14 @@ impl SourceContext {
         if response.status() != StatusCode::OK {
             return Err(SourceError::Status(response.status().as_u16()));
         }
+        let final_url = response.url().clone();
         let (body, _) = net::read_limited(response, self.max_document_bytes, false)
             .await
             .map_err(|err| match err {
                 BodyError::TooLarge(limit) => SourceError::TooLarge(limit),
                 BodyError::Read(e) => SourceError::Fetch(net::describe(&e)),
             })?;
-        Ok(body)
+        Ok((body, final_url))
     }
 
     /// Reads a local file, refusing one larger than the limit.
@@ -184,6 +187,11 @@ pub fn build_registry(configs: &[ExtractorConfig]) -> Vec<Arc<Extractor>> {
 /// Resolves a possibly relative `reference` against `base` (when the document
 /// came from a URL); returns absolute http(s) URLs only.
 fn resolve(base: Option<&Url>, reference: &str) -> Option<String> {
+    let reference = reference.trim();
+    if reference.is_empty() {
+        // An empty reference resolves to the document itself, never a stream.
+        return None;
+    }
     let url = match base {
         Some(base) => base.join(reference).ok()?,
         None => Url::parse(reference).ok()?,

@@ -66,6 +66,14 @@ enum BodySpec {
     Endless(usize),
     /// Sends the bytes, then breaks the connection before the declared end.
     Truncated(Bytes),
+    /// Sends the bytes, then neither more nor an end: a silent upstream.
+    Stall(Bytes),
+    /// `total` bytes (a repeating pattern) generated lazily in `chunk`s,
+    /// with a Content-Length, so huge bodies cost the origin no memory.
+    Sized {
+        total: u64,
+        chunk: usize,
+    },
 }
 
 impl Reply {
@@ -112,6 +120,25 @@ impl Reply {
         }
     }
 
+    /// Sends `prefix`, then stays silent without ending the body.
+    pub fn stall(prefix: impl Into<Bytes>) -> Self {
+        Self {
+            body: BodySpec::Stall(prefix.into()),
+            ..Self::bytes(Bytes::new())
+        }
+    }
+
+    /// A body of `total` bytes produced on the fly (byte i is `i % 251`).
+    pub fn sized(total: u64) -> Self {
+        Self {
+            body: BodySpec::Sized {
+                total,
+                chunk: 64 * 1024,
+            },
+            ..Self::bytes(Bytes::new())
+        }
+    }
+
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = StatusCode::from_u16(status).expect("valid status");
         self
@@ -145,6 +172,7 @@ impl Reply {
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub path: String,
+    pub query: Option<String>,
     pub headers: HeaderMap,
 }
 
@@ -164,11 +192,17 @@ pub struct FakeOrigin {
 
 impl FakeOrigin {
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// An origin on another loopback address (e.g. `127.0.0.2`), so guard
+    /// tests can exempt one address and not another.
+    pub async fn start_on(ip: &str) -> Self {
         let state = Arc::new(OriginState::default());
         let router = axum::Router::new()
             .fallback(serve_origin)
             .with_state(Arc::clone(&state));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind origin");
         let addr = listener.local_addr().expect("origin address");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -223,6 +257,7 @@ async fn serve_origin(State(state): State<Arc<OriginState>>, request: Request) -
     let path = request.uri().path().to_owned();
     state.requests.lock().expect("requests lock").push(Recorded {
         path: path.clone(),
+        query: request.uri().query().map(str::to_owned),
         headers: request.headers().clone(),
     });
     let reply = state.routes.lock().expect("routes lock").get(&path).cloned();
@@ -284,6 +319,35 @@ async fn serve_origin(State(state): State<Arc<OriginState>>, request: Request) -
             });
             Body::from_stream(stream::iter([Ok(prefix)]).chain(death))
         }
+        BodySpec::Stall(prefix) => {
+            sent.bytes_sent.fetch_add(prefix.len() as u64, Ordering::Relaxed);
+            let silence = stream::pending::<Result<Bytes, Infallible>>();
+            Body::from_stream(stream::iter([Ok(prefix)]).chain(silence))
+        }
+        BodySpec::Sized { total, chunk } => {
+            builder = builder.header("content-length", total.to_string());
+            let pattern: Bytes = (0..chunk + 251)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<u8>>()
+                .into();
+            let chunks = stream::unfold(0u64, move |offset| {
+                let pattern = pattern.clone();
+                let sent = Arc::clone(&sent);
+                async move {
+                    if offset >= total {
+                        return None;
+                    }
+                    let len = (total - offset).min(chunk as u64) as usize;
+                    let start = (offset % 251) as usize;
+                    sent.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+                    Some((
+                        Ok::<_, Infallible>(pattern.slice(start..start + len)),
+                        offset + len as u64,
+                    ))
+                }
+            });
+            Body::from_stream(chunks)
+        }
     };
     builder.body(body).expect("valid fake response")
 }
@@ -302,6 +366,24 @@ fn parse_range(headers: &HeaderMap, len: usize) -> Option<(usize, usize)> {
         .unwrap_or(len - 1)
         .min(len.checked_sub(1)?);
     (start <= end).then_some((start, end))
+}
+
+/// The bytes `Reply::sized(total)` serves.
+pub fn sized_body(total: usize) -> Vec<u8> {
+    (0..total).map(|i| (i % 251) as u8).collect()
+}
+
+/// Resident memory of this process in bytes (Linux `/proc`), 0 elsewhere.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// An http URL on 127.0.0.1 where nothing listens (connection refused).
@@ -350,7 +432,30 @@ impl TestService {
     /// Starts the service on an existing database path (the caller keeps
     /// the folder alive).
     pub async fn start_on(db_path: &std::path::Path, extra: &str) -> Self {
-        let config = Config::from_toml_str(&test_config_toml(db_path, extra)).expect("test config is valid");
+        Self::start_with_config(db_path, &test_config_toml(db_path, extra)).await
+    }
+
+    /// Starts the service with the private-address guard ON, exempting only
+    /// `exempt` (CIDRs), on a new temp database.
+    pub async fn start_guarded(exempt: &[&str], extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("f1-stream.db");
+        let exempt: Vec<String> = exempt.iter().map(|net| format!("\"{net}\"")).collect();
+        let toml = test_config_toml(&db_path, extra).replace(
+            "allow_private_networks = true",
+            &format!(
+                "allow_private_networks = false\nallow_addresses = [{}]",
+                exempt.join(", ")
+            ),
+        );
+        let mut service = Self::start_with_config(&db_path, &toml).await;
+        service._dir = Some(dir);
+        service
+    }
+
+    /// Starts the service with a complete TOML config.
+    pub async fn start_with_config(db_path: &std::path::Path, toml: &str) -> Self {
+        let config = Config::from_toml_str(toml).expect("test config is valid");
         let app = App::build(config).await.expect("service builds");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind service");
         let base = format!("http://{}", listener.local_addr().expect("address"));

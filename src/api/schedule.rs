@@ -1,0 +1,164 @@
+//! The F1 calendar over HTTP (SPEC §7.4): `GET /schedule` with statuses
+//! computed at request time, and `POST /schedule/refresh`.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{ApiError, AppState};
+use crate::model::format_timestamp;
+use crate::schedule::status::{SessionTiming, next_session};
+use crate::schedule::{Calendar, Race, ScheduleError, Session, SessionStatus};
+
+/// The schedule routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/schedule", get(get_schedule))
+        .route("/schedule/refresh", post(refresh))
+}
+
+/// `GET /schedule`
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScheduleResponse {
+    /// Season of the calendar; `null` before the first refresh.
+    pub season: Option<String>,
+    /// Races in round order.
+    pub races: Vec<RaceDto>,
+    /// When the calendar was fetched; `null` before the first refresh.
+    pub updated_at: Option<String>,
+    /// The next session to start (time known).
+    pub next_session: Option<SessionRefDto>,
+    /// The session live now, if any.
+    pub live_session: Option<SessionRefDto>,
+}
+
+/// One race weekend.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RaceDto {
+    /// Round within the season.
+    pub round: u32,
+    /// Grand Prix name.
+    pub race_name: String,
+    /// Circuit name.
+    pub circuit: String,
+    /// Circuit id.
+    pub circuit_id: String,
+    /// Country.
+    pub country: String,
+    /// Town.
+    pub locality: String,
+    /// Race day, `YYYY-MM-DD`.
+    pub date: String,
+    /// Reference page.
+    pub url: Option<String>,
+    /// Sessions in time order.
+    pub sessions: Vec<SessionDto>,
+}
+
+/// One session with its status at request time.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionDto {
+    /// `fp1`, `fp2`, `fp3`, `sprint_qualifying`, `sprint`, `qualifying`, `race`.
+    #[serde(rename = "type")]
+    pub session_type: String,
+    /// Display name.
+    pub name: String,
+    /// Day (UTC), `YYYY-MM-DD`.
+    pub date: String,
+    /// Start (RFC 3339 UTC); `null` when not yet announced.
+    pub start_utc: Option<String>,
+    /// Planned duration.
+    pub duration_minutes: u32,
+    /// `past`, `live` or `upcoming`.
+    pub status: SessionStatus,
+}
+
+/// A session named with its race (`next_session`, `live_session`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionRefDto {
+    /// Round of its race.
+    pub round: u32,
+    /// Its race's name.
+    pub race_name: String,
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionDto,
+}
+
+/// `POST /schedule/refresh`
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefreshResponse {
+    /// Always `refreshed`.
+    pub status: String,
+}
+
+impl ScheduleResponse {
+    /// The calendar as seen at `now`.
+    pub fn new(calendar: &Calendar, timing: &SessionTiming, now: DateTime<Utc>) -> Self {
+        let session_dto = |session: &Session| SessionDto {
+            session_type: session.session_type.as_str().to_owned(),
+            name: session.name.clone(),
+            date: session.date.to_string(),
+            start_utc: session.start.map(format_timestamp),
+            duration_minutes: session.duration_minutes,
+            status: timing.status(session, now),
+        };
+        let reference = |(race, session): (&Race, &Session)| SessionRefDto {
+            round: race.round,
+            race_name: race.race_name.clone(),
+            session: session_dto(session),
+        };
+        Self {
+            season: calendar.season.clone(),
+            races: calendar
+                .races
+                .iter()
+                .map(|race| RaceDto {
+                    round: race.round,
+                    race_name: race.race_name.clone(),
+                    circuit: race.circuit.clone(),
+                    circuit_id: race.circuit_id.clone(),
+                    country: race.country.clone(),
+                    locality: race.locality.clone(),
+                    date: race.date.to_string(),
+                    url: race.url.clone(),
+                    sessions: race.sessions.iter().map(session_dto).collect(),
+                })
+                .collect(),
+            updated_at: calendar.updated_at.map(format_timestamp),
+            next_session: next_session(calendar, now).map(reference),
+            live_session: timing.live_session(calendar, now).map(reference),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(err: ScheduleError) -> Self {
+        if err.is_upstream() {
+            tracing::warn!(error = %err, "calendar refresh failed; the stored calendar is kept");
+            Self::BadGateway(format!("{err}; the stored calendar is kept"))
+        } else {
+            tracing::error!(error = %err, "calendar unavailable");
+            Self::Internal
+        }
+    }
+}
+
+async fn get_schedule(State(state): State<AppState>) -> Result<Json<ScheduleResponse>, ApiError> {
+    let calendar = state.schedule.calendar().await?;
+    let now = state.schedule.now();
+    Ok(Json(ScheduleResponse::new(
+        &calendar,
+        &state.schedule.timing(),
+        now,
+    )))
+}
+
+async fn refresh(State(state): State<AppState>) -> Result<Json<RefreshResponse>, ApiError> {
+    state.schedule.refresh().await?;
+    Ok(Json(RefreshResponse {
+        status: "refreshed".to_owned(),
+    }))
+}

@@ -1,0 +1,1109 @@
+//! The byte-preserving playlist rewriter: points every URI of an HLS
+//! playlist (RFC 8216 and its LL-HLS successor) at the proxy and keeps every
+//! other byte (comments, unknown tags, blank lines, CRLF or LF per line, a
+//! BOM, a missing final newline). Pure: no I/O.
+//!
+//! Why not m3u8-rs: writing a parsed playlist back drops comments, tags
+//! after the last segment (the LL-HLS live edge), reorders attributes and
+//! rounds durations. Here a line is copied unless it holds a URI, and then
+//! only the URI's bytes change.
+//!
+//! Rules:
+//! - The playlist is classified once: multivariant if it has any
+//!   multivariant-only tag, media otherwise. URI lines go to `/proxy` in a
+//!   multivariant playlist; in a media playlist to `/relay`, except those
+//!   whose path ends in `.m3u8`/`.m3u` (M3U channel lists), which go to
+//!   `/proxy`.
+//! - Every `URI="..."` attribute of the tags in [`uri_tag_kind`] is
+//!   rewritten; only the quoted value changes.
+//! - `EXT-X-CONTENT-STEERING` lines are removed: a steering server would
+//!   send the player around the proxy.
+//! - `EXT-X-DEFINE` variables (`NAME`/`VALUE`, and `QUERYPARAM` read from
+//!   the playlist URL, which the player never sees) are substituted into
+//!   URIs before resolving; `IMPORT`ed ones are unknown here and stay as
+//!   written. The DEFINE lines themselves are kept.
+//! - Relative references resolve against the playlist's final URL;
+//!   non-http(s) URIs (`skd://`, `data:`) are left as they are.
+
+use std::borrow::Cow;
+
+use url::Url;
+
+use super::token::{Kind, Signer, has_playlist_extension, percent_decode};
+use crate::hls::attributes;
+
+/// What a rewrite needs besides the playlist text.
+#[derive(Debug, Clone, Copy)]
+pub struct RewriteContext<'a> {
+    /// The playlist's final URL (after redirects): relative URIs resolve
+    /// against it and `QUERYPARAM` variables read its query.
+    pub base: &'a Url,
+    /// Scheme and authority the player reaches the proxy at, e.g.
+    /// `http://127.0.0.1:8080`; prefixed to every written URI so they are
+    /// absolute. A trailing `/` is ignored.
+    pub public_base: &'a str,
+    /// Site key whose request headers go with every URI of this playlist.
+    pub src: Option<&'a str>,
+    /// Signs the written URIs.
+    pub signer: &'a Signer,
+}
+
+const BOM: &str = "\u{feff}";
+
+/// Tags that only a multivariant playlist may carry (RFC 8216bis §4.4.6).
+const MULTIVARIANT_TAGS: [&str; 7] = [
+    "EXT-X-STREAM-INF",
+    "EXT-X-I-FRAME-STREAM-INF",
+    "EXT-X-IMAGE-STREAM-INF",
+    "EXT-X-MEDIA",
+    "EXT-X-SESSION-DATA",
+    "EXT-X-SESSION-KEY",
+    "EXT-X-CONTENT-STEERING",
+];
+
+/// Removed from the output, line ending included.
+const STEERING_TAG: &str = "EXT-X-CONTENT-STEERING";
+
+/// Schemes whose URIs have no `//` authority and are never fetched over
+/// HTTP (keys, inline data, identifiers). Any other `word:rest` reference
+/// is taken for a relative path with a colon (`seg15:49:14.ts`).
+const OPAQUE_SCHEMES: [&str; 9] = [
+    "data",
+    "skd",
+    "urn",
+    "blob",
+    "about",
+    "mailto",
+    "tel",
+    "javascript",
+    "file",
+];
+
+/// Where the `URI` attributes of a tag point: playlists to `/proxy`,
+/// everything else to `/relay`. `None`: the tag carries no URI to rewrite.
+pub fn uri_tag_kind(tag_name: &str) -> Option<Kind> {
+    match tag_name {
+        "EXT-X-MEDIA" | "EXT-X-I-FRAME-STREAM-INF" | "EXT-X-IMAGE-STREAM-INF" | "EXT-X-RENDITION-REPORT" => {
+            Some(Kind::Proxy)
+        }
+        "EXT-X-MAP" | "EXT-X-KEY" | "EXT-X-SESSION-KEY" | "EXT-X-SESSION-DATA" | "EXT-X-PART"
+        | "EXT-X-PRELOAD-HINT" => Some(Kind::Relay),
+        _ => None,
+    }
+}
+
+/// Rewrites `playlist` so every http(s) URI in it points at the proxy
+/// (`{public_base}/proxy/...` or `{public_base}/relay/...`, signed), keeping
+/// every other byte. Never fails: what cannot be resolved is left as it is.
+pub fn rewrite(playlist: &str, ctx: &RewriteContext<'_>) -> String {
+    let (bom, text) = match playlist.strip_prefix(BOM) {
+        Some(rest) => (BOM, rest),
+        None => ("", playlist),
+    };
+    let scan = Scan::of(text);
+    let writer = Writer {
+        base: ctx.base,
+        public_base: ctx.public_base.trim_end_matches('/'),
+        src: ctx.src,
+        signer: ctx.signer,
+    };
+    let mut out = String::with_capacity(text.len() + scan.uris * writer.bytes_per_uri());
+    out.push_str(bom);
+    let mut vars = Variables::default();
+
+    for (content, ending) in lines(text) {
+        match classify(content) {
+            Line::Uri { start, uri } => {
+                out.push_str(&content[..start]);
+                writer.push_uri(&mut out, uri, &vars, |url| {
+                    if scan.multivariant || has_playlist_extension(url.path().as_bytes()) {
+                        Kind::Proxy
+                    } else {
+                        Kind::Relay
+                    }
+                });
+                out.push_str(&content[start + uri.len()..]);
+            }
+            Line::Tag { name, .. } if name == STEERING_TAG => continue,
+            Line::Tag {
+                name: "EXT-X-DEFINE",
+                value,
+            } => {
+                vars.define(value, ctx.base);
+                out.push_str(content);
+            }
+            Line::Tag { name, value } => match uri_tag_kind(name) {
+                Some(kind) => {
+                    out.push_str(&content[..content.len() - value.len()]);
+                    writer.push_attribute_list(&mut out, value, kind, &vars);
+                }
+                None => out.push_str(content),
+            },
+            Line::Other => out.push_str(content),
+        }
+        out.push_str(ending);
+    }
+    out
+}
+
+/// Splits text into `(content, ending)` pairs, `ending` being `"\r\n"`,
+/// `"\n"` or `""` (last line without a newline).
+fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.split_inclusive('\n').map(|line| {
+        let content_len = if line.ends_with("\r\n") {
+            line.len() - 2
+        } else if line.ends_with('\n') {
+            line.len() - 1
+        } else {
+            line.len()
+        };
+        line.split_at(content_len)
+    })
+}
+
+/// What one line (without its ending) is.
+enum Line<'a> {
+    /// A URI line: `uri` without surrounding whitespace, starting at byte
+    /// `start` of the line.
+    Uri { start: usize, uri: &'a str },
+    /// A `#EXT...` tag: its name without `#`, and everything after the first
+    /// `:` (a suffix of the line; empty when there is no `:`).
+    Tag { name: &'a str, value: &'a str },
+    /// Blank line or comment.
+    Other,
+}
+
+fn classify(content: &str) -> Line<'_> {
+    let body = content.trim_ascii_start();
+    if body.is_empty() {
+        return Line::Other;
+    }
+    match body.strip_prefix('#') {
+        Some(tag) if tag.starts_with("EXT") => match tag.split_once(':') {
+            Some((name, value)) => Line::Tag { name, value },
+            None => Line::Tag {
+                name: tag.trim_ascii_end(),
+                value: "",
+            },
+        },
+        Some(_) => Line::Other,
+        None => Line::Uri {
+            start: content.len() - body.len(),
+            uri: body.trim_ascii_end(),
+        },
+    }
+}
+
+/// What a first look at the whole playlist decides.
+struct Scan {
+    /// Has a multivariant-only tag: URI lines are variant playlists.
+    multivariant: bool,
+    /// Roughly how many URIs will be written, to size the output once.
+    uris: usize,
+}
+
+impl Scan {
+    fn of(text: &str) -> Self {
+        let mut scan = Scan {
+            multivariant: false,
+            uris: 0,
+        };
+        for (content, _) in lines(text) {
+            match classify(content) {
+                Line::Uri { .. } => scan.uris += 1,
+                Line::Tag { name, value } => {
+                    scan.multivariant |= MULTIVARIANT_TAGS.contains(&name);
+                    if uri_tag_kind(name).is_some() {
+                        scan.uris += value.matches("URI").count();
+                    }
+                }
+                Line::Other => {}
+            }
+        }
+        scan
+    }
+}
+
+/// `EXT-X-DEFINE` variables seen so far (a variable must be defined before
+/// it is used).
+#[derive(Default)]
+struct Variables<'p> {
+    defined: Vec<(&'p str, Cow<'p, str>)>,
+}
+
+impl<'p> Variables<'p> {
+    /// Records the variable an `EXT-X-DEFINE` attribute list defines, if it
+    /// can be known here (not `IMPORT`, not a missing query parameter).
+    fn define(&mut self, list: &'p str, base: &Url) {
+        let (mut name, mut value, mut query_param) = (None, None, None);
+        for (key, val) in attributes(list) {
+            match key {
+                "NAME" => name = Some(val),
+                "VALUE" => value = Some(val),
+                "QUERYPARAM" => query_param = Some(val),
+                _ => {}
+            }
+        }
+        if let (Some(name), Some(value)) = (name, value) {
+            self.defined.push((name, Cow::Borrowed(value)));
+        } else if let Some(param) = query_param
+            && let Some(value) = query_value(base, param)
+        {
+            self.defined.push((param, Cow::Owned(value)));
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.defined
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// `text` with every `{$name}` of a known variable replaced; unknown
+    /// references stay as written. Values are not scanned again.
+    fn substitute<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.defined.is_empty() || !text.contains("{$") {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len() + 32);
+        let mut rest = text;
+        while let Some(start) = rest.find("{$") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let found = after
+                .find('}')
+                .and_then(|end| self.get(&after[..end]).map(|value| (end, value)));
+            match found {
+                Some((end, value)) => {
+                    out.push_str(value);
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    out.push_str("{$");
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        Cow::Owned(out)
+    }
+}
+
+/// The percent-decoded value of query parameter `name` in `url`.
+fn query_value(url: &Url, name: &str) -> Option<String> {
+    url.query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| String::from_utf8_lossy(&percent_decode(value)).into_owned())
+    })
+}
+
+/// Resolves a URI reference to the http(s) URL it names, or `None` when it
+/// must be left untouched (another scheme, empty, or unparseable).
+fn resolve(base: &Url, reference: &str) -> Option<Url> {
+    if reference.is_empty() {
+        return None;
+    }
+    let resolved = match scheme(reference) {
+        None => base.join(reference),
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            base.join(reference)
+        }
+        Some(scheme)
+            if reference[scheme.len() + 1..].starts_with("//")
+                || OPAQUE_SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)) =>
+        {
+            return None;
+        }
+        // `seg15:49:14.ts`: a file name with a colon, which `Url::join`
+        // would read as an absolute URL of scheme `seg15`.
+        Some(_) => base.join(&format!("./{reference}")),
+    }
+    .ok()?;
+    matches!(resolved.scheme(), "http" | "https").then_some(resolved)
+}
+
+/// The RFC 3986 scheme of `reference` (`ALPHA *( ALPHA / DIGIT / "+" / "-"
+/// / "." )` before the first `:`, with no `/`, `?` or `#` before it).
+fn scheme(reference: &str) -> Option<&str> {
+    let end = reference.find([':', '/', '?', '#'])?;
+    let candidate = &reference[..end];
+    let mut bytes = candidate.bytes();
+    let valid = reference.as_bytes()[end] == b':'
+        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    valid.then_some(candidate)
+}
+
+/// Writes proxy URIs into the output buffer.
+struct Writer<'a> {
+    base: &'a Url,
+    public_base: &'a str,
+    src: Option<&'a str>,
+    signer: &'a Signer,
+}
+
+impl Writer<'_> {
+    /// A generous estimate of one written URI's length, to pre-size the
+    /// output: base64 of a URL about as long as the base, the signature, the
+    /// site key and a name.
+    fn bytes_per_uri(&self) -> usize {
+        self.public_base.len() + (self.base.as_str().len() + 32) * 4 / 3 + 128
+    }
+
+    /// Appends the proxy URI for `reference` (after variable substitution),
+    /// or `reference` itself when it is not an http(s) URI.
+    fn push_uri(
+        &self,
+        out: &mut String,
+        reference: &str,
+        vars: &Variables<'_>,
+        kind: impl FnOnce(&Url) -> Kind,
+    ) {
+        let substituted = vars.substitute(reference);
+        match resolve(self.base, &substituted) {
+            Some(url) => {
+                out.push_str(self.public_base);
+                self.signer.push_path(out, kind(&url), url.as_str(), self.src);
+            }
+            None => out.push_str(reference),
+        }
+    }
+
+    /// Appends a tag's attribute list with the value of every `URI="..."`
+    /// attribute rewritten. An attribute is `URI` only when its name, at the
+    /// start of the list or after a comma outside quotes, is exactly `URI`;
+    /// quoted values of other attributes are skipped whole.
+    fn push_attribute_list(&self, out: &mut String, list: &str, kind: Kind, vars: &Variables<'_>) {
+        let bytes = list.as_bytes();
+        let mut copied = 0;
+        let mut i = 0;
+        let mut at_name = true;
+        while i < bytes.len() {
+            if at_name {
+                at_name = false;
+                if let Some((value_start, value_end)) = uri_value_at(list, i) {
+                    out.push_str(&list[copied..value_start]);
+                    self.push_uri(out, &list[value_start..value_end], vars, |_| kind);
+                    copied = value_end;
+                    i = value_end + 1;
+                    continue;
+                }
+            }
+            match bytes[i] {
+                b'"' => match list[i + 1..].find('"') {
+                    Some(len) => i += len + 2,
+                    None => break,
+                },
+                b',' => {
+                    at_name = true;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        out.push_str(&list[copied..]);
+    }
+}
+
+/// If the attribute starting at byte `at` of `list` is `URI="value"`
+/// (spaces tolerated around the name and before the quote), the byte range
+/// of `value`. An unterminated value is not one.
+fn uri_value_at(list: &str, at: usize) -> Option<(usize, usize)> {
+    let rest = &list[at..];
+    let eq = rest.find(['=', ',', '"'])?;
+    if rest.as_bytes()[eq] != b'=' || rest[..eq].trim_ascii() != "URI" {
+        return None;
+    }
+    let after_eq = &rest[eq + 1..];
+    let quoted = after_eq.trim_ascii_start().strip_prefix('"')?;
+    let value_start = list.len() - quoted.len();
+    let len = quoted.find('"')?;
+    Some((value_start, value_start + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::token::parse_token;
+    use proptest::prelude::*;
+
+    const PUBLIC: &str = "http://127.0.0.1:8080";
+    const BASE: &str = "http://cdn.example.com/live/event/master.m3u8?token=t%2B1&v=2";
+
+    fn signer() -> Signer {
+        Signer::new(b"rewrite test key")
+    }
+
+    fn rewrite_with(playlist: &str, base: &str, src: Option<&str>) -> String {
+        let base = Url::parse(base).expect("valid base");
+        let signer = signer();
+        let ctx = RewriteContext {
+            base: &base,
+            public_base: PUBLIC,
+            src,
+            signer: &signer,
+        };
+        rewrite(playlist, &ctx)
+    }
+
+    fn run(playlist: &str) -> String {
+        rewrite_with(playlist, BASE, None)
+    }
+
+    /// The URI the rewriter must write for `url`.
+    fn proxied(kind: Kind, url: &str, src: Option<&str>) -> String {
+        format!("{PUBLIC}{}", signer().path(kind, url, src))
+    }
+
+    /// Every proxy URI in `text`, decoded and verified: (kind, upstream URL,
+    /// src).
+    fn written_uris(text: &str) -> Vec<(Kind, String, Option<String>)> {
+        let signer = signer();
+        let mut found = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(PUBLIC) {
+            rest = &rest[at + PUBLIC.len()..];
+            let mut parts = rest.splitn(4, '/');
+            assert_eq!(parts.next(), Some(""));
+            let kind = match parts.next() {
+                Some("proxy") => Kind::Proxy,
+                Some("relay") => Kind::Relay,
+                other => panic!("unexpected kind {other:?}"),
+            };
+            let token = parts.next().expect("token");
+            let parsed = parse_token(token).expect("token parses");
+            assert!(
+                parsed.is_signed_by(&signer, kind),
+                "signature of {}",
+                parsed.url_text
+            );
+            assert_eq!(parsed.url.as_str(), parsed.url_text);
+            found.push((kind, parsed.url_text, parsed.src));
+        }
+        found
+    }
+
+    const MULTIVARIANT: &str = "#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-INDEPENDENT-SEGMENTS
+## a comment
+#EXT-X-SESSION-DATA:DATA-ID=\"com.example.title\",URI=\"meta/title.json\"
+#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"skd://key-42\",KEYFORMAT=\"com.apple.streamingkeydelivery\"
+#EXT-X-SESSION-KEY:METHOD=AES-128,URI=\"/keys/session.key\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",DEFAULT=YES,URI=\"audio/en.m3u8\"
+#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",INSTREAM-ID=\"CC1\"
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,AVERAGE-BANDWIDTH=1000000,AUDIO=\"aud\"
+low/index.m3u8
+
+#EXT-X-STREAM-INF:BANDWIDTH=2560000,AUDIO=\"aud\"
+# comment between tag and URI
+https://other.example.net/hi/chunklist.m3u8?sig=abc
+#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS=\"mp4a.40.2\"
+../audio-only/prog.php?id=1
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=86000,URI=\"low/iframe.m3u8\"
+#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=16000,RESOLUTION=320x180,URI=\"thumbs/index.m3u8\"
+#X-UNKNOWN-TAG:FOO=\"bar\"
+";
+
+    #[test]
+    fn multivariant_playlist_uris_go_to_proxy_and_every_other_byte_stays() {
+        let base = "http://cdn.example.com/live/event/";
+        let expected = format!(
+            "#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-INDEPENDENT-SEGMENTS
+## a comment
+#EXT-X-SESSION-DATA:DATA-ID=\"com.example.title\",URI=\"{}\"
+#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"skd://key-42\",KEYFORMAT=\"com.apple.streamingkeydelivery\"
+#EXT-X-SESSION-KEY:METHOD=AES-128,URI=\"{}\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",DEFAULT=YES,URI=\"{}\"
+#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",INSTREAM-ID=\"CC1\"
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,AVERAGE-BANDWIDTH=1000000,AUDIO=\"aud\"
+{}
+
+#EXT-X-STREAM-INF:BANDWIDTH=2560000,AUDIO=\"aud\"
+# comment between tag and URI
+{}
+#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS=\"mp4a.40.2\"
+{}
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=86000,URI=\"{}\"
+#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=16000,RESOLUTION=320x180,URI=\"{}\"
+#X-UNKNOWN-TAG:FOO=\"bar\"
+",
+            proxied(Kind::Relay, &format!("{base}meta/title.json"), None),
+            proxied(Kind::Relay, "http://cdn.example.com/keys/session.key", None),
+            proxied(Kind::Proxy, &format!("{base}audio/en.m3u8"), None),
+            proxied(Kind::Proxy, &format!("{base}low/index.m3u8"), None),
+            proxied(
+                Kind::Proxy,
+                "https://other.example.net/hi/chunklist.m3u8?sig=abc",
+                None
+            ),
+            proxied(
+                Kind::Proxy,
+                "http://cdn.example.com/live/audio-only/prog.php?id=1",
+                None
+            ),
+            proxied(Kind::Proxy, &format!("{base}low/iframe.m3u8"), None),
+            proxied(Kind::Proxy, &format!("{base}thumbs/index.m3u8"), None),
+        );
+        assert_eq!(run(MULTIVARIANT), expected);
+    }
+
+    const MEDIA: &str = "#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:100
+#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example.com/k?id=7\",IV=0x0123
+#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://fairplay/7\",KEYFORMAT=\"com.apple.streamingkeydelivery\"
+#EXT-X-KEY:METHOD=NONE
+#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"720@0\"
+#EXTINF:6.006,
+seg100.m4s
+#EXT-X-DISCONTINUITY
+#EXTINF:6.006,title
+../other/seg101.m4s?x=1&y=2
+#EXTINF:6.006,
+http://cdn.example.com/nested/list.m3u8
+#EXTINF:-1,Channel 2
+http://tv.example.org/chan2/INDEX.M3U?auth=1
+";
+
+    #[test]
+    fn media_playlist_uris_go_to_relay_except_playlists() {
+        let expected = format!(
+            "#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:100
+#EXT-X-KEY:METHOD=AES-128,URI=\"{}\",IV=0x0123
+#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://fairplay/7\",KEYFORMAT=\"com.apple.streamingkeydelivery\"
+#EXT-X-KEY:METHOD=NONE
+#EXT-X-MAP:URI=\"{}\",BYTERANGE=\"720@0\"
+#EXTINF:6.006,
+{}
+#EXT-X-DISCONTINUITY
+#EXTINF:6.006,title
+{}
+#EXTINF:6.006,
+{}
+#EXTINF:-1,Channel 2
+{}
+",
+            proxied(Kind::Relay, "https://keys.example.com/k?id=7", None),
+            proxied(Kind::Relay, "http://cdn.example.com/live/event/init.mp4", None),
+            proxied(Kind::Relay, "http://cdn.example.com/live/event/seg100.m4s", None),
+            proxied(
+                Kind::Relay,
+                "http://cdn.example.com/live/other/seg101.m4s?x=1&y=2",
+                None
+            ),
+            proxied(Kind::Proxy, "http://cdn.example.com/nested/list.m3u8", None),
+            proxied(Kind::Proxy, "http://tv.example.org/chan2/INDEX.M3U?auth=1", None),
+        );
+        assert_eq!(run(MEDIA), expected);
+    }
+
+    const LL_HLS: &str = "#EXTM3U
+#EXT-X-TARGETDURATION:4
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0,CAN-SKIP-UNTIL=24
+#EXT-X-PART-INF:PART-TARGET=0.33334
+#EXT-X-MEDIA-SEQUENCE:266
+#EXT-X-MAP:URI=\"init.mp4\"
+#EXTINF:4.00008,
+fileSequence266.mp4
+#EXT-X-PART:DURATION=0.33334,URI=\"filePart267.0.mp4\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI=\"filePart267.1.mp4\"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"filePart267.2.mp4\"
+#EXT-X-RENDITION-REPORT:URI=\"../1M/waitForMSN.php\",LAST-MSN=273,LAST-PART=2
+#EXT-X-RENDITION-REPORT:URI=\"../4M/waitForMSN.php\",LAST-MSN=273,LAST-PART=1
+";
+
+    #[test]
+    fn ll_hls_live_edge_tags_after_the_last_segment_are_rewritten_and_kept() {
+        let base = "https://ll.example.com/2M/waitForMSN.php?_HLS_msn=273";
+        let out = rewrite_with(LL_HLS, base, Some("demo"));
+        let d = "https://ll.example.com/2M/";
+        let p = |kind, url: &str| proxied(kind, url, Some("demo"));
+        let expected = format!(
+            "#EXTM3U
+#EXT-X-TARGETDURATION:4
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0,CAN-SKIP-UNTIL=24
+#EXT-X-PART-INF:PART-TARGET=0.33334
+#EXT-X-MEDIA-SEQUENCE:266
+#EXT-X-MAP:URI=\"{}\"
+#EXTINF:4.00008,
+{}
+#EXT-X-PART:DURATION=0.33334,URI=\"{}\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.33334,URI=\"{}\"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"
+#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN=273,LAST-PART=2
+#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN=273,LAST-PART=1
+",
+            p(Kind::Relay, &format!("{d}init.mp4")),
+            p(Kind::Relay, &format!("{d}fileSequence266.mp4")),
+            p(Kind::Relay, &format!("{d}filePart267.0.mp4")),
+            p(Kind::Relay, &format!("{d}filePart267.1.mp4")),
+            p(Kind::Relay, &format!("{d}filePart267.2.mp4")),
+            p(Kind::Proxy, "https://ll.example.com/1M/waitForMSN.php"),
+            p(Kind::Proxy, "https://ll.example.com/4M/waitForMSN.php"),
+        );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn relative_references_resolve_like_rfc_3986() {
+        let base = "http://h.example/a/b/c/index.m3u8?q=1";
+        let cases = [
+            ("seg.ts", "http://h.example/a/b/c/seg.ts"),
+            ("./seg.ts", "http://h.example/a/b/c/seg.ts"),
+            ("../../seg.ts", "http://h.example/a/seg.ts"),
+            ("../../../../../seg.ts", "http://h.example/seg.ts"),
+            ("//other.example:8443/x.ts", "http://other.example:8443/x.ts"),
+            ("/abs/seg.ts", "http://h.example/abs/seg.ts"),
+            (
+                "seg.ts?token=a%2Bb&x=1",
+                "http://h.example/a/b/c/seg.ts?token=a%2Bb&x=1",
+            ),
+            ("?only=query", "http://h.example/a/b/c/index.m3u8?only=query"),
+            (
+                "QualityLevels(1)/Fragments(v=1)",
+                "http://h.example/a/b/c/QualityLevels(1)/Fragments(v=1)",
+            ),
+            ("a_15:49:14.ts", "http://h.example/a/b/c/a_15:49:14.ts"),
+            ("seg15:49:14.ts", "http://h.example/a/b/c/seg15:49:14.ts"),
+            (
+                "2024-05-01T15:49:14Z.ts",
+                "http://h.example/a/b/c/2024-05-01T15:49:14Z.ts",
+            ),
+            ("chunk:1.ts?x=a:b", "http://h.example/a/b/c/chunk:1.ts?x=a:b"),
+            ("HTTPS://Up.Example/Seg.ts", "https://up.example/Seg.ts"),
+            ("seg 1.ts", "http://h.example/a/b/c/seg%201.ts"),
+        ];
+        for (reference, resolved) in cases {
+            let out = rewrite_with(&format!("#EXTM3U\n#EXTINF:1,\n{reference}\n"), base, None);
+            let urls: Vec<String> = written_uris(&out).into_iter().map(|(_, url, _)| url).collect();
+            assert_eq!(urls, [resolved], "{reference}");
+        }
+    }
+
+    #[test]
+    fn non_http_uris_are_left_untouched() {
+        let playlist = "#EXTM3U
+#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://abc\",KEYFORMAT=\"com.apple.streamingkeydelivery\"
+#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:text/plain;base64,AAAAPnBzc2g=\",KEYFORMAT=\"urn:uuid:edef8ba9\"
+#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"SKD:opaque-id\"
+#EXT-X-KEY:METHOD=AES-128,URI=\"\"
+#EXTINF:1,
+ftp://files.example/seg.ts
+#EXTINF:1,
+urn:example:seg
+";
+        let out = run(playlist);
+        assert_eq!(out, playlist);
+    }
+
+    #[test]
+    fn crlf_bom_and_missing_final_newline_are_preserved() {
+        let playlist =
+            "\u{feff}#EXTM3U\r\n#EXT-X-TARGETDURATION:2\n\r\n#EXTINF:2,\r\nseg1.ts\r\n#EXTINF:2,\nseg2.ts";
+        let s1 = proxied(Kind::Relay, "http://cdn.example.com/live/event/seg1.ts", None);
+        let s2 = proxied(Kind::Relay, "http://cdn.example.com/live/event/seg2.ts", None);
+        let expected =
+            format!("\u{feff}#EXTM3U\r\n#EXT-X-TARGETDURATION:2\n\r\n#EXTINF:2,\r\n{s1}\r\n#EXTINF:2,\n{s2}");
+        assert_eq!(run(playlist), expected);
+    }
+
+    #[test]
+    fn bom_does_not_hide_a_multivariant_tag_on_the_first_line() {
+        let out = run("\u{feff}#EXT-X-STREAM-INF:BANDWIDTH=1\r\nv.ts\r\n");
+        let v = proxied(Kind::Proxy, "http://cdn.example.com/live/event/v.ts", None);
+        assert_eq!(out, format!("\u{feff}#EXT-X-STREAM-INF:BANDWIDTH=1\r\n{v}\r\n"));
+    }
+
+    #[test]
+    fn whitespace_around_a_uri_line_is_kept() {
+        let out = run("#EXTM3U\n  \tseg.ts \r\n\t\n");
+        let s = proxied(Kind::Relay, "http://cdn.example.com/live/event/seg.ts", None);
+        assert_eq!(out, format!("#EXTM3U\n  \t{s} \r\n\t\n"));
+    }
+
+    #[test]
+    fn classification_is_decided_once_for_the_whole_playlist() {
+        // A variant URI before any multivariant tag is still a playlist.
+        let out = run("#EXTM3U\nfirst.ts\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsecond.ts\n");
+        let kinds: Vec<Kind> = written_uris(&out).into_iter().map(|(kind, ..)| kind).collect();
+        assert_eq!(kinds, [Kind::Proxy, Kind::Proxy]);
+        // `#EXT-X-MEDIA-SEQUENCE` is not `#EXT-X-MEDIA`.
+        let out = run("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\nseg.ts\n");
+        assert_eq!(written_uris(&out)[0].0, Kind::Relay);
+        // In a media playlist only the path decides, not the query.
+        let out = run("#EXTM3U\nseg.ts?next=a.m3u8\nlist.M3U8?x=1\n");
+        let kinds: Vec<Kind> = written_uris(&out).into_iter().map(|(kind, ..)| kind).collect();
+        assert_eq!(kinds, [Kind::Relay, Kind::Proxy]);
+    }
+
+    #[test]
+    fn uri_attribute_must_be_named_exactly_uri_at_an_attribute_boundary() {
+        let playlist = "#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"URI=\",URI=\"en.m3u8\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"a,URI=\",URI=\"de.m3u8\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"x,URI=\\\"fake.m3u8\",LANGUAGE=\"en\"
+#EXT-X-MEDIA:TYPE=AUDIO,XURI=\"not-me.m3u8\",CHARACTERISTICS=\"URI=\",URI = \"fr.m3u8\"
+#EXT-X-MEDIA:TYPE=SUBTITLES,NAME=\"URI\",URI=\"unterminated.m3u8
+";
+        let en = proxied(Kind::Proxy, "http://cdn.example.com/live/event/en.m3u8", None);
+        let fr = proxied(Kind::Proxy, "http://cdn.example.com/live/event/fr.m3u8", None);
+        let de = proxied(Kind::Proxy, "http://cdn.example.com/live/event/de.m3u8", None);
+        let expected = format!(
+            "#EXTM3U
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"URI=\",URI=\"{en}\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"a,URI=\",URI=\"{de}\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"x,URI=\\\"fake.m3u8\",LANGUAGE=\"en\"
+#EXT-X-MEDIA:TYPE=AUDIO,XURI=\"not-me.m3u8\",CHARACTERISTICS=\"URI=\",URI = \"{fr}\"
+#EXT-X-MEDIA:TYPE=SUBTITLES,NAME=\"URI\",URI=\"unterminated.m3u8
+"
+        );
+        assert_eq!(run(playlist), expected);
+    }
+
+    #[test]
+    fn every_uri_attribute_on_a_line_is_rewritten() {
+        // Not valid HLS, but nothing may be missed: every URI attribute.
+        let out = run("#EXT-X-PRELOAD-HINT:TYPE=MAP,URI=\"a.mp4\",URI=\"b.mp4\"\n");
+        let a = proxied(Kind::Relay, "http://cdn.example.com/live/event/a.mp4", None);
+        let b = proxied(Kind::Relay, "http://cdn.example.com/live/event/b.mp4", None);
+        assert_eq!(
+            out,
+            format!("#EXT-X-PRELOAD-HINT:TYPE=MAP,URI=\"{a}\",URI=\"{b}\"\n")
+        );
+    }
+
+    #[test]
+    fn tags_without_uris_are_not_touched_even_with_uri_text() {
+        let playlist = "#EXTM3U
+#EXT-X-DATERANGE:ID=\"ad\",CLASS=\"com.apple.hls.interstitial\",X-ASSET-URI=\"http://ads.example/a.m3u8\"
+#EXT-X-STREAM-INF:BANDWIDTH=1,URI=\"not-a-uri-attribute.m3u8\"
+#EXT-X-CUSTOM:URI=\"x.ts\"
+#EXTINF:1,URI=\"y.ts\"
+";
+        assert_eq!(run(playlist), playlist);
+    }
+
+    #[test]
+    fn content_steering_lines_are_removed_with_their_line_ending() {
+        let playlist = "#EXTM3U\r\n#EXT-X-CONTENT-STEERING:SERVER-URI=\"/steer.json\",PATHWAY-ID=\"CDN-A\"\r\n#EXT-X-STREAM-INF:BANDWIDTH=1\r\nv.m3u8\r\n#EXT-X-CONTENT-STEERING:SERVER-URI=\"s\"";
+        let v = proxied(Kind::Proxy, "http://cdn.example.com/live/event/v.m3u8", None);
+        assert_eq!(
+            run(playlist),
+            format!("#EXTM3U\r\n#EXT-X-STREAM-INF:BANDWIDTH=1\r\n{v}\r\n")
+        );
+    }
+
+    #[test]
+    fn define_variables_are_substituted_before_resolving() {
+        let playlist = "#EXTM3U
+#EXT-X-DEFINE:NAME=\"host\",VALUE=\"https://media.example.com\"
+#EXT-X-DEFINE:QUERYPARAM=\"token\"
+#EXT-X-DEFINE:QUERYPARAM=\"missing\"
+#EXT-X-DEFINE:IMPORT=\"imported\"
+#EXT-X-DEFINE:NAME=\"dir\",VALUE=\"hd\"
+#EXT-X-MAP:URI=\"{$host}/{$dir}/init.mp4?t={$token}\"
+#EXTINF:1,
+{$dir}/seg1.ts?t={$token}&v={$v}
+#EXTINF:1,
+{$imported}/seg2.ts?m={$missing}
+#EXTINF:1,
+{$dir
+";
+        let out = run(playlist);
+        let uris = written_uris(&out);
+        let expected = [
+            "https://media.example.com/hd/init.mp4?t=t+1",
+            "http://cdn.example.com/live/event/hd/seg1.ts?t=t+1&v={$v}",
+            "http://cdn.example.com/live/event/%7B$imported%7D/seg2.ts?m={$missing}",
+            "http://cdn.example.com/live/event/%7B$dir",
+        ];
+        let got: Vec<&str> = uris.iter().map(|(_, url, _)| url.as_str()).collect();
+        assert_eq!(got, expected);
+        // The DEFINE lines are kept as they are.
+        for line in playlist.lines().filter(|l| l.starts_with("#EXT-X-DEFINE")) {
+            assert!(out.contains(&format!("{line}\n")), "{line}");
+        }
+    }
+
+    #[test]
+    fn variables_are_only_known_after_their_definition() {
+        let out = run("#EXTM3U\n{$d}/a.ts\n#EXT-X-DEFINE:NAME=\"d\",VALUE=\"x\"\n{$d}/b.ts\n");
+        let got: Vec<String> = written_uris(&out).into_iter().map(|(_, url, _)| url).collect();
+        assert_eq!(
+            got,
+            [
+                "http://cdn.example.com/live/event/%7B$d%7D/a.ts",
+                "http://cdn.example.com/live/event/x/b.ts"
+            ]
+        );
+    }
+
+    #[test]
+    fn variables_substitute_in_uri_attributes_of_multivariant_tags() {
+        let base = "http://cdn.example.com/m.m3u8?region=eu%2Dwest";
+        let playlist = "#EXTM3U
+#EXT-X-DEFINE:QUERYPARAM=\"region\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"n\",URI=\"{$region}/audio.m3u8\"
+#EXT-X-STREAM-INF:BANDWIDTH=1
+{$region}/video.m3u8
+";
+        let got: Vec<String> = written_uris(&rewrite_with(playlist, base, None))
+            .into_iter()
+            .map(|(_, url, _)| url)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "http://cdn.example.com/eu-west/audio.m3u8",
+                "http://cdn.example.com/eu-west/video.m3u8"
+            ]
+        );
+    }
+
+    #[test]
+    fn src_is_carried_into_every_written_uri() {
+        for playlist in [MULTIVARIANT, MEDIA, LL_HLS] {
+            let out = rewrite_with(playlist, BASE, Some("site_1"));
+            let uris = written_uris(&out);
+            assert!(!uris.is_empty());
+            assert!(
+                uris.iter().all(|(_, _, src)| src.as_deref() == Some("site_1")),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn written_uris_decode_to_the_resolved_upstream_urls() {
+        let uris = written_uris(&run(MEDIA));
+        let urls: Vec<&str> = uris.iter().map(|(_, url, _)| url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://keys.example.com/k?id=7",
+                "http://cdn.example.com/live/event/init.mp4",
+                "http://cdn.example.com/live/event/seg100.m4s",
+                "http://cdn.example.com/live/other/seg101.m4s?x=1&y=2",
+                "http://cdn.example.com/nested/list.m3u8",
+                "http://tv.example.org/chan2/INDEX.M3U?auth=1",
+            ]
+        );
+        assert!(uris.iter().all(|(_, _, src)| src.is_none()));
+    }
+
+    #[test]
+    fn written_uris_end_with_the_upstream_file_name() {
+        let out = run(MEDIA);
+        for name in [
+            "/k\"",
+            "/init.mp4\"",
+            "/seg100.m4s\n",
+            "/seg101.m4s\n",
+            "/list.m3u8\n",
+            "/INDEX.M3U\n",
+        ] {
+            assert!(out.contains(name), "{name} in {out}");
+        }
+    }
+
+    #[test]
+    fn public_base_trailing_slash_is_ignored() {
+        let base = Url::parse(BASE).expect("valid");
+        let signer = signer();
+        let ctx = RewriteContext {
+            base: &base,
+            public_base: "http://127.0.0.1:8080/",
+            src: None,
+            signer: &signer,
+        };
+        let out = rewrite("#EXTM3U\nseg.ts\n", &ctx);
+        assert_eq!(
+            out,
+            format!(
+                "#EXTM3U\n{}\n",
+                proxied(Kind::Relay, "http://cdn.example.com/live/event/seg.ts", None)
+            )
+        );
+    }
+
+    #[test]
+    fn degenerate_inputs_come_back_unchanged() {
+        for text in [
+            "",
+            "\n",
+            "\r\n",
+            "\u{feff}",
+            "#EXTM3U",
+            "#EXTM3U\n",
+            "# just a comment",
+            "\u{feff}\r\n \n",
+        ] {
+            assert_eq!(run(text), text, "{text:?}");
+        }
+    }
+
+    /// Tags whose `URI` attributes the rewriter may change.
+    const URI_TAGS: [&str; 10] = [
+        "EXT-X-MEDIA",
+        "EXT-X-I-FRAME-STREAM-INF",
+        "EXT-X-IMAGE-STREAM-INF",
+        "EXT-X-RENDITION-REPORT",
+        "EXT-X-MAP",
+        "EXT-X-KEY",
+        "EXT-X-SESSION-KEY",
+        "EXT-X-SESSION-DATA",
+        "EXT-X-PART",
+        "EXT-X-PRELOAD-HINT",
+    ];
+
+    #[test]
+    fn uri_tag_list_matches_the_spec() {
+        for tag in URI_TAGS {
+            assert!(uri_tag_kind(tag).is_some(), "{tag}");
+        }
+        assert_eq!(uri_tag_kind("EXT-X-STREAM-INF"), None);
+        assert_eq!(uri_tag_kind("EXT-X-MEDIA-SEQUENCE"), None);
+    }
+
+    /// What the test expects of an input line, judged independently of the
+    /// rewriter: `Some(true)` must be copied byte for byte, `Some(false)`
+    /// may be rewritten, `None` is removed.
+    fn expectation(line: &str, first: bool) -> Option<bool> {
+        let line = if first {
+            line.strip_prefix('\u{feff}').unwrap_or(line)
+        } else {
+            line
+        };
+        let content = line
+            .strip_suffix('\n')
+            .map_or(line, |l| l.strip_suffix('\r').unwrap_or(l));
+        let body = content.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if body.is_empty() {
+            return Some(true);
+        }
+        let Some(tag) = body.strip_prefix("#EXT") else {
+            return Some(body.starts_with('#'));
+        };
+        let name = match tag.split_once(':') {
+            Some((name, _)) => format!("EXT{name}"),
+            None => format!("EXT{}", tag.trim_ascii_end()),
+        };
+        if name == "EXT-X-CONTENT-STEERING" {
+            None
+        } else {
+            Some(!URI_TAGS.contains(&name.as_str()))
+        }
+    }
+
+    fn check_preserved(input: &str, output: &str) -> Result<(), TestCaseError> {
+        let mut out_lines = output.split_inclusive('\n');
+        for (i, line) in input.split_inclusive('\n').enumerate() {
+            let Some(preserved) = expectation(line, i == 0) else {
+                continue;
+            };
+            let out = out_lines.next();
+            prop_assert!(out.is_some(), "missing output for {:?}", line);
+            let out = out.unwrap_or_default();
+            if preserved {
+                prop_assert_eq!(out, line);
+            } else {
+                let ending = |l: &str| {
+                    if l.ends_with("\r\n") {
+                        2
+                    } else {
+                        usize::from(l.ends_with('\n'))
+                    }
+                };
+                prop_assert_eq!(
+                    &out[out.len() - ending(out)..],
+                    &line[line.len() - ending(line)..]
+                );
+            }
+        }
+        prop_assert_eq!(out_lines.next(), None);
+        Ok(())
+    }
+
+    fn playlist_line() -> impl Strategy<Value = String> {
+        let fixed = prop::sample::select(vec![
+            "#EXTM3U",
+            "#EXT-X-STREAM-INF:BANDWIDTH=1000,CODECS=\"avc1,mp4a\"",
+            "#EXT-X-MEDIA:TYPE=AUDIO,NAME=\"URI=\",URI=\"a.m3u8\"",
+            "#EXT-X-MEDIA-SEQUENCE:7",
+            "#EXT-X-KEY:METHOD=AES-128,URI=\"skd://k\"",
+            "#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"1@0\"",
+            "#EXT-X-PART:URI=\"p.mp4\",URI=\"",
+            "#EXT-X-SESSION-DATA:URI=\"x,y\",URI",
+            "#EXT-X-CONTENT-STEERING:SERVER-URI=\"s\"",
+            "#EXT-X-DEFINE:NAME=\"v\",VALUE=\"x{$v}\"",
+            "#EXT-X-DEFINE:QUERYPARAM=\"q\"",
+            "#EXT-X-DEFINE:IMPORT=\"i\"",
+            "#EXTINF:4.0,",
+            "#EXT-X-ENDLIST",
+            "## comment URI=\"c.ts\"",
+            "",
+            " \t",
+            "\u{feff}#EXTM3U",
+            "{$v}/{$q}/{$i}.ts",
+            "data:text/plain,x",
+            "a_15:49:14.ts",
+            "seg15:49:14.ts",
+            "//other.example/x.ts",
+            "http://[::1/x.ts",
+            "http://h:99999/x.ts",
+            "http://u:p@h/x.m3u8",
+        ])
+        .prop_map(str::to_owned);
+        prop_oneof![
+            fixed,
+            "[ \t]{0,2}#EXT-X-(KEY|MAP|PART|MEDIA|STREAM-INF|RENDITION-REPORT|FOO)(:[A-Z=\",./a-z {}$]{0,40})?",
+            "[ \t]{0,2}[a-z0-9./:?=&%{}$_-]{1,24}",
+            "[^\n]{0,30}",
+            any::<String>(),
+        ]
+    }
+
+    fn playlist() -> impl Strategy<Value = String> {
+        let ending = prop::sample::select(vec!["\n", "\r\n", "\r", ""]);
+        prop::collection::vec((playlist_line(), ending), 0..24).prop_map(|lines| {
+            lines.into_iter().fold(String::new(), |mut text, (line, ending)| {
+                text.push_str(&line);
+                text.push_str(ending);
+                text
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn rewriter_never_panics_and_keeps_lines_without_uris(
+            text in playlist(),
+            base in prop::sample::select(vec![BASE, "https://h.example/", "http://h.example/a/b?q=%FF&i=%2"]),
+            src in prop::option::of("[a-z0-9_-]{1,8}"),
+        ) {
+            let out = rewrite_with(&text, base, src.as_deref());
+            check_preserved(&text, &out)?;
+            // Every written URI carries the src; URLs the proxy will refuse
+            // (userinfo) are still written, so only the token's shape is read.
+            let prefix = format!("{PUBLIC}/");
+            for token in out.split(&prefix).skip(1).map(|rest| rest.split('/').nth(1).unwrap_or_default()) {
+                prop_assert_eq!(token.split('.').nth(2), src.as_deref());
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics_and_keeps_lines_without_uris(text in any::<String>()) {
+            let out = run(&text);
+            check_preserved(&text, &out)?;
+        }
+    }
+}

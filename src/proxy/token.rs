@@ -1,0 +1,763 @@
+//! The proxy's URL codec and signatures: how an upstream URL travels inside a
+//! proxy URL, and how the proxy knows it wrote that URL itself.
+//!
+//! # Path form
+//!
+//! ```text
+//! /proxy/<token>/<name>      a playlist, fetched and rewritten
+//! /relay/<token>/<name>      any other resource, streamed through
+//!
+//! <token> = <b64url(url)>.<sig>
+//!         | <b64url(url)>.<sig>.<src>
+//! ```
+//!
+//! - `<b64url(url)>`: the absolute http(s) URL, base64url (RFC 4648 §5)
+//!   without padding; padding is accepted when decoding. At most
+//!   [`MAX_URL_BYTES`] characters.
+//! - `<sig>`: base64url without padding of HMAC-SHA256 over the bytes
+//!   `{kind}|{url}|{src}` (`kind` is `proxy` or `relay`, `url` the exact
+//!   decoded URL text, `src` empty when absent). Deterministic: the same
+//!   inputs always give the same signature, so rewritten playlists are stable
+//!   and cacheable. It may be empty (`<b64url(url)>.` or `<b64url(url)>..<src>`)
+//!   or the whole `.<sig>` may be left out when signatures are not required.
+//! - `<src>`: the site key of the extractor whose request headers go with the
+//!   URL, `[a-z0-9_-]{1,64}`.
+//!
+//! `.` never occurs in base64url nor in a site key, so the token splits
+//! unambiguously on it.
+//!
+//! `<name>` is cosmetic and not covered by the signature: players (ffmpeg,
+//! mpv, VLC) choose a demuxer, or refuse a segment, by the extension of the
+//! URL, so the proxy URL ends with the upstream file name. It is the last
+//! path segment of the upstream URL, percent-decoded, every byte outside
+//! `[A-Za-z0-9._-]` replaced by `_`, at most [`MAX_NAME_CHARS`] characters
+//! keeping the extension. A `/proxy` name always ends in `.m3u8` or `.m3u`
+//! (`.m3u8` is appended otherwise); an empty name becomes `index.m3u8` for
+//! `/proxy` and `segment.ts` for `/relay`.
+//!
+//! # Query form
+//!
+//! `/proxy?url=<b64url(url)>&sig=<sig>&src=<src>` (and `/relay?...`) carries
+//! the same three values; [`from_query`] validates them like [`parse_token`].
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use url::Url;
+
+/// Longest accepted base64url-encoded upstream URL, in bytes. Real playlist
+/// and segment URLs (signed CDN URLs included) stay well below it; the limit
+/// keeps request lines and log lines bounded.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+
+/// Longest `<name>` written into a proxy path, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Longest `src` (site key) accepted in a token.
+pub const MAX_SRC_CHARS: usize = 64;
+
+/// Longest extension (dot included) kept when a long name is shortened; a
+/// longer "extension" is not one a player would recognise.
+const MAX_EXTENSION_CHARS: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Which endpoint a proxy URL targets; part of what is signed, so a relay
+/// URL cannot be replayed as a playlist URL or the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `/proxy`: a playlist, fetched whole and rewritten.
+    Proxy,
+    /// `/relay`: segments, keys, init sections and other bytes, streamed.
+    Relay,
+}
+
+impl Kind {
+    /// The path prefix and signed name: `"proxy"` or `"relay"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Proxy => "proxy",
+            Kind::Relay => "relay",
+        }
+    }
+
+    /// The `<name>` used when the upstream URL has no last path segment.
+    fn default_name(self) -> &'static str {
+        match self {
+            Kind::Proxy => "index.m3u8",
+            Kind::Relay => "segment.ts",
+        }
+    }
+}
+
+/// Why a token or query could not be turned into an upstream URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The encoded URL exceeds [`MAX_URL_BYTES`].
+    #[error("encoded URL is {len} bytes long, more than the limit of {MAX_URL_BYTES}")]
+    TooLong {
+        /// Length of the encoded URL that was refused.
+        len: usize,
+    },
+    /// The URL part is not base64url.
+    #[error("URL is not valid base64url")]
+    InvalidBase64,
+    /// The decoded bytes are not UTF-8 text.
+    #[error("decoded URL is not UTF-8")]
+    NotUtf8,
+    /// The decoded text is a relative reference, not an absolute URL.
+    #[error("URL is not absolute")]
+    NotAbsolute,
+    /// The decoded text does not parse as a URL.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(url::ParseError),
+    /// The URL's scheme is neither `http` nor `https`.
+    #[error("URL scheme {0:?} is not http or https")]
+    UnsupportedScheme(String),
+    /// The URL carries a user name or password.
+    #[error("URL must not contain a user name or password")]
+    Userinfo,
+    /// The URL has no host.
+    #[error("URL has no host")]
+    NoHost,
+    /// `src` is not a site key.
+    #[error("src must be 1 to {MAX_SRC_CHARS} characters of a-z, 0-9, '_' or '-'")]
+    InvalidSrc,
+    /// The token does not have the `<url>.<sig>[.<src>]` shape.
+    #[error("token must have the form <url>.<sig> or <url>.<sig>.<src>")]
+    Malformed,
+}
+
+/// A validated token (path or query form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedToken {
+    /// The upstream URL to fetch.
+    pub url: Url,
+    /// The exact decoded text, which is what the signature covers (the
+    /// parsed [`Url`] may normalise it).
+    pub url_text: String,
+    /// The signature as given, `None` when absent or empty.
+    pub sig: Option<String>,
+    /// The site key whose request headers go with the URL.
+    pub src: Option<String>,
+}
+
+impl ParsedToken {
+    /// Whether the token carries a valid signature for `kind` under `signer`.
+    /// An unsigned token is never valid.
+    pub fn is_signed_by(&self, signer: &Signer, kind: Kind) -> bool {
+        self.sig
+            .as_deref()
+            .is_some_and(|sig| signer.verify(kind, &self.url_text, self.src.as_deref(), sig))
+    }
+}
+
+/// Signs and verifies proxy URLs under one key.
+#[derive(Clone)]
+pub struct Signer {
+    /// HMAC state after absorbing the key; cloned per signature so the key
+    /// is hashed once, not once per URI of every playlist.
+    keyed: HmacSha256,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.write_str("Signer { .. }")
+    }
+}
+
+impl Signer {
+    /// A signer for `key` (any length; HMAC hashes long keys down).
+    pub fn new(key: &[u8]) -> Self {
+        let keyed = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
+        Self { keyed }
+    }
+
+    fn mac(&self, kind: Kind, url: &str, src: Option<&str>) -> HmacSha256 {
+        let mut mac = self.keyed.clone();
+        mac.update(kind.as_str().as_bytes());
+        mac.update(b"|");
+        mac.update(url.as_bytes());
+        mac.update(b"|");
+        mac.update(src.unwrap_or("").as_bytes());
+        mac
+    }
+
+    /// The signature of `kind|url|src`: base64url without padding.
+    pub fn sign(&self, kind: Kind, url: &str, src: Option<&str>) -> String {
+        let mut out = String::with_capacity(43);
+        self.push_sig(&mut out, kind, url, src);
+        out
+    }
+
+    fn push_sig(&self, out: &mut String, kind: Kind, url: &str, src: Option<&str>) {
+        let tag = self.mac(kind, url, src).finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode_string(tag, out);
+    }
+
+    /// Whether `sig` (with or without `=` padding) is the signature of
+    /// `kind|url|src`. The comparison runs in constant time.
+    pub fn verify(&self, kind: Kind, url: &str, src: Option<&str>, sig: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD_INDIFFERENT.decode(sig) else {
+            return false;
+        };
+        self.mac(kind, url, src).verify_slice(&tag).is_ok()
+    }
+
+    /// The signed path `/{kind}/<token>/<name>` for the upstream `url` (see
+    /// the module docs). `src`, when given, must be a site key
+    /// (`[a-z0-9_-]{1,64}`).
+    pub fn path(&self, kind: Kind, url: &str, src: Option<&str>) -> String {
+        let mut out = String::with_capacity(url.len() * 4 / 3 + 128);
+        self.push_path(&mut out, kind, url, src);
+        out
+    }
+
+    /// Appends [`Signer::path`] to `out`, so a rewriter can write a whole
+    /// playlist into one buffer.
+    pub fn push_path(&self, out: &mut String, kind: Kind, url: &str, src: Option<&str>) {
+        debug_assert!(src.is_none_or(is_valid_src), "src must be a site key");
+        out.push('/');
+        out.push_str(kind.as_str());
+        out.push('/');
+        URL_SAFE_NO_PAD.encode_string(url, out);
+        out.push('.');
+        self.push_sig(out, kind, url, src);
+        if let Some(src) = src {
+            out.push('.');
+            out.push_str(src);
+        }
+        out.push('/');
+        push_name(out, kind, url);
+    }
+}
+
+/// `url` as base64url without padding.
+pub fn encode_url(url: &str) -> String {
+    URL_SAFE_NO_PAD.encode(url)
+}
+
+/// Decodes and validates an encoded upstream URL (padding optional).
+pub fn decode_url(b64: &str) -> Result<Url, TokenError> {
+    decode_url_text(b64).map(|(url, _)| url)
+}
+
+fn decode_url_text(b64: &str) -> Result<(Url, String), TokenError> {
+    if b64.len() > MAX_URL_BYTES {
+        return Err(TokenError::TooLong { len: b64.len() });
+    }
+    let bytes = URL_SAFE_NO_PAD_INDIFFERENT
+        .decode(b64)
+        .map_err(|_| TokenError::InvalidBase64)?;
+    let text = String::from_utf8(bytes).map_err(|_| TokenError::NotUtf8)?;
+    let url = Url::parse(&text).map_err(|err| match err {
+        url::ParseError::RelativeUrlWithoutBase => TokenError::NotAbsolute,
+        url::ParseError::EmptyHost => TokenError::NoHost,
+        other => TokenError::InvalidUrl(other),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(TokenError::UnsupportedScheme(url.scheme().to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(TokenError::Userinfo);
+    }
+    if url.host().is_none() {
+        return Err(TokenError::NoHost);
+    }
+    Ok((url, text))
+}
+
+/// Parses the `<token>` segment of a path-form proxy URL.
+pub fn parse_token(token: &str) -> Result<ParsedToken, TokenError> {
+    let mut parts = token.split('.');
+    let url_b64 = parts.next().unwrap_or("");
+    let sig = parts.next();
+    let src = parts.next();
+    if parts.next().is_some() {
+        return Err(TokenError::Malformed);
+    }
+    from_query(url_b64, sig, src)
+}
+
+/// Validates the values of the query form `?url=<b64>&sig=<sig>&src=<src>`.
+/// An empty `sig` or `src` counts as absent.
+pub fn from_query(url_b64: &str, sig: Option<&str>, src: Option<&str>) -> Result<ParsedToken, TokenError> {
+    let (url, url_text) = decode_url_text(url_b64)?;
+    let src = src.filter(|src| !src.is_empty());
+    if src.is_some_and(|src| !is_valid_src(src)) {
+        return Err(TokenError::InvalidSrc);
+    }
+    Ok(ParsedToken {
+        url,
+        url_text,
+        sig: sig.filter(|sig| !sig.is_empty()).map(str::to_owned),
+        src: src.map(str::to_owned),
+    })
+}
+
+/// Whether `src` is a site key: `[a-z0-9_-]{1,64}`.
+pub fn is_valid_src(src: &str) -> bool {
+    (1..=MAX_SRC_CHARS).contains(&src.len())
+        && src
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// The `<name>` for `url` (see the module docs).
+pub fn name_for(kind: Kind, url: &str) -> String {
+    let mut out = String::with_capacity(MAX_NAME_CHARS);
+    push_name(&mut out, kind, url);
+    out
+}
+
+fn push_name(out: &mut String, kind: Kind, url: &str) {
+    let decoded = percent_decode(last_segment(url));
+    let name: &[u8] = &decoded;
+    if matches!(name, b"" | b"." | b"..") {
+        out.push_str(kind.default_name());
+        return;
+    }
+    let (stem, ext): (&[u8], &[u8]) = match kind {
+        Kind::Proxy if has_playlist_extension(name) => {
+            let dot = name.iter().rposition(|&b| b == b'.').unwrap_or(0);
+            (&name[..dot], &name[dot..])
+        }
+        // Players decide by extension; a playlist must look like one.
+        Kind::Proxy => (name, b".m3u8"),
+        Kind::Relay => match name.iter().rposition(|&b| b == b'.') {
+            Some(dot) if dot > 0 && name.len() - dot <= MAX_EXTENSION_CHARS => (&name[..dot], &name[dot..]),
+            _ => (name, b""),
+        },
+    };
+    let stem = &stem[..stem.len().min(MAX_NAME_CHARS - ext.len())];
+    for &b in stem.iter().chain(ext) {
+        out.push(if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            char::from(b)
+        } else {
+            '_'
+        });
+    }
+}
+
+/// Whether a path ends in `.m3u8` or `.m3u`, ignoring case.
+pub(crate) fn has_playlist_extension(path: &[u8]) -> bool {
+    let ends_with = |suffix: &[u8]| {
+        path.len() >= suffix.len() && path[path.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    ends_with(b".m3u8") || ends_with(b".m3u")
+}
+
+/// The last path segment of an absolute URL's text: after the last `/` of
+/// the path, before any query or fragment; empty when the URL has no path.
+fn last_segment(url: &str) -> &str {
+    let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
+    let path = match url.find("://") {
+        Some(i) => url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]),
+        None => url,
+    };
+    path.rsplit('/').next().unwrap_or("")
+}
+
+/// Decodes `%XX` escapes (a `%` not followed by two hex digits stays as it
+/// is). Borrows when there is nothing to decode.
+pub(crate) fn percent_decode(text: &str) -> Cow<'_, [u8]> {
+    let bytes = text.as_bytes();
+    if !bytes.contains(&b'%') {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|&b| hex_value(b)),
+                bytes.get(i + 2).and_then(|&b| hex_value(b)),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://cdn.example.com/live/chan1/index.m3u8?token=abc";
+
+    fn signer() -> Signer {
+        Signer::new(b"test key")
+    }
+
+    /// The `<token>` segment of a path written by [`Signer::path`].
+    fn token_of(path: &str) -> &str {
+        path.split('/').nth(2).expect("path has a token segment")
+    }
+
+    #[test]
+    fn kind_names_are_the_path_prefixes() {
+        assert_eq!(Kind::Proxy.as_str(), "proxy");
+        assert_eq!(Kind::Relay.as_str(), "relay");
+    }
+
+    #[test]
+    fn encoded_url_round_trips_without_padding() {
+        for url in [URL, "http://a.b/", "http://a.b/x", "http://a.b/xy"] {
+            let b64 = encode_url(url);
+            assert!(!b64.contains('='), "{b64}");
+            assert_eq!(decode_url(&b64).expect("decodes").as_str(), url);
+        }
+    }
+
+    #[test]
+    fn padded_url_is_accepted() {
+        // 13 and 14 bytes: padded encodings end in "==" and "=".
+        let url13 = "http://a.b/xy";
+        for url in ["http://a.b/x", url13, "http://a.b/xyz"] {
+            let padded = base64::engine::general_purpose::URL_SAFE.encode(url);
+            assert_eq!(decode_url(&padded).expect("decodes").as_str(), url);
+        }
+        assert!(
+            base64::engine::general_purpose::URL_SAFE
+                .encode(url13)
+                .ends_with('=')
+        );
+    }
+
+    #[test]
+    fn path_round_trips_through_parse_token_and_verifies() {
+        let signer = signer();
+        for (kind, src) in [
+            (Kind::Proxy, None),
+            (Kind::Relay, None),
+            (Kind::Proxy, Some("demo")),
+            (Kind::Relay, Some("site_2-x")),
+        ] {
+            let path = signer.path(kind, URL, src);
+            assert!(path.starts_with(&format!("/{}/", kind.as_str())), "{path}");
+            let parsed = parse_token(token_of(&path)).expect("parses");
+            assert_eq!(parsed.url.as_str(), URL);
+            assert_eq!(parsed.url_text, URL);
+            assert_eq!(parsed.src.as_deref(), src);
+            assert_eq!(parsed.sig.as_deref(), Some(signer.sign(kind, URL, src).as_str()));
+            assert!(parsed.is_signed_by(&signer, kind));
+        }
+    }
+
+    #[test]
+    fn path_has_the_documented_shape() {
+        let signer = signer();
+        let path = signer.path(Kind::Relay, "http://h/a/seg1.ts", Some("demo"));
+        let expected = format!(
+            "/relay/{}.{}.demo/seg1.ts",
+            encode_url("http://h/a/seg1.ts"),
+            signer.sign(Kind::Relay, "http://h/a/seg1.ts", Some("demo"))
+        );
+        assert_eq!(path, expected);
+        let path = signer.path(Kind::Proxy, "http://h/a/index.m3u8", None);
+        assert!(path.ends_with("/index.m3u8"), "{path}");
+        assert_eq!(path.matches('.').count(), 2, "{path}"); // token dot + extension
+    }
+
+    #[test]
+    fn signature_is_deterministic_and_key_dependent() {
+        let a = signer().sign(Kind::Proxy, URL, Some("demo"));
+        let b = signer().sign(Kind::Proxy, URL, Some("demo"));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(!a.contains('='));
+        assert_eq!(
+            signer().path(Kind::Relay, URL, None),
+            signer().path(Kind::Relay, URL, None)
+        );
+        assert_ne!(a, Signer::new(b"other key").sign(Kind::Proxy, URL, Some("demo")));
+    }
+
+    #[test]
+    fn signature_is_hmac_sha256_of_kind_url_src() {
+        let mut mac = HmacSha256::new_from_slice(b"test key").expect("any key length");
+        mac.update(format!("relay|{URL}|demo").as_bytes());
+        let expected = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        assert_eq!(signer().sign(Kind::Relay, URL, Some("demo")), expected);
+    }
+
+    #[test]
+    fn padded_signature_verifies() {
+        let sig = signer().sign(Kind::Proxy, URL, None);
+        assert!(signer().verify(Kind::Proxy, URL, None, &format!("{sig}=")));
+        assert!(signer().verify(Kind::Proxy, URL, None, &sig));
+    }
+
+    #[test]
+    fn tampering_fails_verification() {
+        let signer = signer();
+        let sig = signer.sign(Kind::Proxy, URL, Some("demo"));
+        assert!(signer.verify(Kind::Proxy, URL, Some("demo"), &sig));
+        // Tampered URL.
+        assert!(!signer.verify(
+            Kind::Proxy,
+            "https://cdn.example.com/live/chan2/index.m3u8?token=abc",
+            Some("demo"),
+            &sig
+        ));
+        // Tampered signature: every position, and truncations.
+        for i in 0..sig.len() {
+            let mut bytes = sig.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).expect("ascii");
+            assert!(
+                !signer.verify(Kind::Proxy, URL, Some("demo"), &tampered),
+                "{tampered}"
+            );
+        }
+        assert!(!signer.verify(Kind::Proxy, URL, Some("demo"), &sig[..40]));
+        assert!(!signer.verify(Kind::Proxy, URL, Some("demo"), ""));
+        assert!(!signer.verify(Kind::Proxy, URL, Some("demo"), "not base64 !"));
+        // Wrong kind.
+        assert!(!signer.verify(Kind::Relay, URL, Some("demo"), &sig));
+        // Wrong or missing src.
+        assert!(!signer.verify(Kind::Proxy, URL, Some("other"), &sig));
+        assert!(!signer.verify(Kind::Proxy, URL, None, &sig));
+        // Wrong key.
+        assert!(!Signer::new(b"other").verify(Kind::Proxy, URL, Some("demo"), &sig));
+    }
+
+    #[test]
+    fn tampered_token_fails_verification() {
+        let signer = signer();
+        let path = signer.path(Kind::Relay, URL, Some("demo"));
+        let token = token_of(&path);
+        let (url_b64, rest) = token.split_once('.').expect("has a dot");
+        let other = encode_url("https://evil.example/x.ts");
+        let forged = parse_token(&format!("{other}.{rest}")).expect("well formed");
+        assert!(!forged.is_signed_by(&signer, Kind::Relay));
+        let resourced = parse_token(&token.replace(".demo", ".other")).expect("well formed");
+        assert!(!resourced.is_signed_by(&signer, Kind::Relay));
+        let unsigned = parse_token(&format!("{url_b64}.")).expect("well formed");
+        assert_eq!(unsigned.sig, None);
+        assert!(!unsigned.is_signed_by(&signer, Kind::Relay));
+        assert!(
+            !parse_token(token)
+                .expect("parses")
+                .is_signed_by(&signer, Kind::Proxy)
+        );
+    }
+
+    #[test]
+    fn unsigned_tokens_parse() {
+        let b64 = encode_url(URL);
+        for token in [b64.clone(), format!("{b64}."), format!("{b64}..demo")] {
+            let parsed = parse_token(&token).expect("parses");
+            assert_eq!(parsed.sig, None, "{token}");
+            assert_eq!(parsed.url.as_str(), URL);
+        }
+        assert_eq!(
+            parse_token(&format!("{b64}..demo"))
+                .expect("parses")
+                .src
+                .as_deref(),
+            Some("demo")
+        );
+    }
+
+    #[test]
+    fn query_form_shares_validation() {
+        let signer = signer();
+        let b64 = encode_url(URL);
+        let sig = signer.sign(Kind::Relay, URL, Some("demo"));
+        let parsed = from_query(&b64, Some(&sig), Some("demo")).expect("parses");
+        assert!(parsed.is_signed_by(&signer, Kind::Relay));
+        assert_eq!(parsed, parse_token(&format!("{b64}.{sig}.demo")).expect("parses"));
+        assert_eq!(from_query(&b64, Some(""), Some("")).expect("parses").sig, None);
+        assert_eq!(from_query(&b64, None, Some("Bad!")), Err(TokenError::InvalidSrc));
+        assert_eq!(from_query("%%%", None, None), Err(TokenError::InvalidBase64));
+    }
+
+    #[test]
+    fn decode_errors_name_the_problem() {
+        let enc = |s: &str| encode_url(s);
+        assert_eq!(decode_url("not base64!"), Err(TokenError::InvalidBase64));
+        assert_eq!(
+            decode_url(&URL_SAFE_NO_PAD.encode([0xff, 0xfe, 0x00])),
+            Err(TokenError::NotUtf8)
+        );
+        assert_eq!(
+            decode_url(&enc("/relative/path.m3u8")),
+            Err(TokenError::NotAbsolute)
+        );
+        assert_eq!(decode_url(&enc("")), Err(TokenError::NotAbsolute));
+        assert_eq!(
+            decode_url(&enc("file:///etc/passwd")),
+            Err(TokenError::UnsupportedScheme("file".into()))
+        );
+        assert_eq!(
+            decode_url(&enc("gopher://h.example/1")),
+            Err(TokenError::UnsupportedScheme("gopher".into()))
+        );
+        assert_eq!(
+            decode_url(&enc("skd://key-id")),
+            Err(TokenError::UnsupportedScheme("skd".into()))
+        );
+        assert_eq!(
+            decode_url(&enc("http://user:pass@h.example/x")),
+            Err(TokenError::Userinfo)
+        );
+        assert_eq!(
+            decode_url(&enc("http://user@h.example/x")),
+            Err(TokenError::Userinfo)
+        );
+        assert_eq!(decode_url(&enc("http://:80/x")), Err(TokenError::NoHost));
+        assert!(matches!(
+            decode_url(&enc("http://h.example:99999/")),
+            Err(TokenError::InvalidUrl(_))
+        ));
+        let long = format!("http://h.example/{}", "a".repeat(MAX_URL_BYTES));
+        assert_eq!(
+            decode_url(&enc(&long)),
+            Err(TokenError::TooLong {
+                len: enc(&long).len()
+            })
+        );
+        // Exactly at the limit is fine.
+        let fits = format!("http://h.example/{}", "a".repeat(MAX_URL_BYTES * 3 / 4 - 17));
+        assert!(enc(&fits).len() <= MAX_URL_BYTES);
+        assert!(decode_url(&enc(&fits)).is_ok());
+    }
+
+    #[test]
+    fn malformed_tokens_and_bad_src_are_refused() {
+        let b64 = encode_url(URL);
+        assert_eq!(
+            parse_token(&format!("{b64}.sig.demo.x")),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            parse_token(&format!("{b64}.sig.Demo")),
+            Err(TokenError::InvalidSrc)
+        );
+        assert_eq!(
+            parse_token(&format!("{b64}.sig.a/b")),
+            Err(TokenError::InvalidSrc)
+        );
+        let long_src = "a".repeat(MAX_SRC_CHARS + 1);
+        assert_eq!(
+            parse_token(&format!("{b64}.sig.{long_src}")),
+            Err(TokenError::InvalidSrc)
+        );
+        let max_src = "a".repeat(MAX_SRC_CHARS);
+        assert!(parse_token(&format!("{b64}.sig.{max_src}")).is_ok());
+        assert_eq!(parse_token(""), Err(TokenError::NotAbsolute));
+    }
+
+    #[test]
+    fn error_messages_are_readable() {
+        assert_eq!(
+            TokenError::InvalidBase64.to_string(),
+            "URL is not valid base64url"
+        );
+        assert_eq!(
+            TokenError::UnsupportedScheme("file".into()).to_string(),
+            "URL scheme \"file\" is not http or https"
+        );
+        assert!(TokenError::TooLong { len: 9000 }.to_string().contains("8192"));
+    }
+
+    #[test]
+    fn name_uses_the_last_path_segment_only() {
+        assert_eq!(name_for(Kind::Relay, "http://h/a/seg 1.ts?x=1"), "seg_1.ts");
+        assert_eq!(
+            name_for(Kind::Relay, "http://h/a/seg%201.ts?x=/y.mp4#f"),
+            "seg_1.ts"
+        );
+        assert_eq!(name_for(Kind::Relay, "http://h/a/b/c.aac#frag"), "c.aac");
+        assert_eq!(
+            name_for(Kind::Relay, "http://h/QualityLevels(1)/Fragments(v=1)"),
+            "Fragments_v_1_"
+        );
+        assert_eq!(
+            name_for(Kind::Proxy, "http://h/live/chan.m3u8?token=a.b"),
+            "chan.m3u8"
+        );
+        assert_eq!(name_for(Kind::Proxy, "http://h/list.M3U"), "list.M3U");
+    }
+
+    #[test]
+    fn name_defaults_when_empty() {
+        for url in [
+            "http://h",
+            "http://h/",
+            "http://h/dir/",
+            "http://h/?q=1",
+            "http://h/..",
+            "http://h/%2e",
+        ] {
+            assert_eq!(name_for(Kind::Proxy, url), "index.m3u8", "{url}");
+            assert_eq!(name_for(Kind::Relay, url), "segment.ts", "{url}");
+        }
+    }
+
+    #[test]
+    fn proxy_name_always_looks_like_a_playlist() {
+        assert_eq!(
+            name_for(Kind::Proxy, "http://h/live/playlist.php?id=4"),
+            "playlist.php.m3u8"
+        );
+        assert_eq!(name_for(Kind::Proxy, "http://h/live/stream"), "stream.m3u8");
+    }
+
+    #[test]
+    fn long_names_keep_their_extension() {
+        let long = "x".repeat(300);
+        let name = name_for(Kind::Relay, &format!("http://h/{long}.ts"));
+        assert_eq!(name.len(), MAX_NAME_CHARS);
+        assert!(name.ends_with("xx.ts"), "{name}");
+        let name = name_for(Kind::Proxy, &format!("http://h/{long}.m3u8"));
+        assert_eq!(name.len(), MAX_NAME_CHARS);
+        assert!(name.ends_with("x.m3u8"), "{name}");
+        let name = name_for(Kind::Proxy, &format!("http://h/{long}"));
+        assert_eq!(name.len(), MAX_NAME_CHARS);
+        assert!(name.ends_with("x.m3u8"), "{name}");
+        // No extension: plain truncation.
+        assert_eq!(
+            name_for(Kind::Relay, &format!("http://h/{long}")),
+            "x".repeat(MAX_NAME_CHARS)
+        );
+    }
+
+    #[test]
+    fn names_never_contain_unsafe_bytes() {
+        let name = name_for(Kind::Relay, "http://h/%C3%A9t%C3%A9%2F%00%22.ts");
+        assert_eq!(name, "__t_____.ts"); // é is two bytes, each replaced.
+        assert!(
+            name_for(Kind::Relay, "http://h/a<b>\"c|d\\e;f=g&h.mp4")
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        );
+    }
+
+    #[test]
+    fn name_is_not_covered_by_the_signature() {
+        let signer = signer();
+        let path = signer.path(Kind::Relay, "http://h/seg.ts", None);
+        let renamed = path.replace("/seg.ts", "/other.mp4");
+        assert_eq!(token_of(&path), token_of(&renamed));
+    }
+
+    #[test]
+    fn debug_does_not_print_the_key() {
+        assert_eq!(format!("{:?}", Signer::new(b"secret")), "Signer { .. }");
+    }
+}

@@ -1,0 +1,327 @@
+//! The proxy's I/O: fetching a playlist whole (bounded) and opening a relay
+//! whose body streams through with a first-byte and an idle timeout.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use crate::hls;
+use crate::net::{self, AddressGuard, BodyError, FailureClass, UrlRefused};
+
+/// Upstream headers a relay passes on to the client.
+const RELAYED_HEADERS: [header::HeaderName; 4] = [
+    header::CONTENT_LENGTH,
+    header::CONTENT_RANGE,
+    header::ACCEPT_RANGES,
+    header::CACHE_CONTROL,
+];
+/// Client request headers a relay forwards upstream, verbatim.
+pub const FORWARDED_REQUEST_HEADERS: [header::HeaderName; 2] = [header::RANGE, header::IF_RANGE];
+
+/// Why an upstream request gave the client nothing to play.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The URL is refused before any request (scheme, userinfo).
+    #[error("{0}")]
+    Refused(UrlRefused),
+    /// The target (or a redirect) is a guarded address.
+    #[error("upstream address is not allowed")]
+    Blocked,
+    /// No answer (or no first byte) in time.
+    #[error("upstream timed out")]
+    Timeout,
+    /// The upstream answered with an error status.
+    #[error("upstream answered HTTP {0}")]
+    Status(u16),
+    /// The body is not an HLS playlist.
+    #[error("upstream body is not an HLS playlist")]
+    NotPlaylist,
+    /// The playlist exceeds `proxy.max_playlist_bytes`.
+    #[error("upstream playlist exceeds {0} bytes")]
+    TooLarge(u64),
+    /// The request failed (connect, DNS, TLS, broken body, redirect loop).
+    #[error("upstream request failed: {0}")]
+    Failed(String),
+}
+
+impl UpstreamError {
+    fn from_request(err: &reqwest::Error) -> Self {
+        match net::classify(err) {
+            FailureClass::Blocked => Self::Blocked,
+            FailureClass::Timeout => Self::Timeout,
+            _ => Self::Failed(net::describe(err)),
+        }
+    }
+}
+
+/// A fetched playlist and the URL it was finally served from.
+#[derive(Debug, Clone)]
+pub struct FetchedPlaylist {
+    /// The URL after redirects: the base for relative URIs.
+    pub final_url: Url,
+    /// The playlist text (invalid UTF-8 replaced, RFC 8216 requires UTF-8).
+    pub text: String,
+}
+
+/// An open relay: the status and headers to answer with, and the body.
+pub struct Relay {
+    /// 200, 206 or 416, as the upstream answered.
+    pub status: StatusCode,
+    /// Upstream headers worth passing on (length, range, caching).
+    pub headers: HeaderMap,
+    /// The upstream `Content-Type`, if any (the caller decides what to send).
+    pub content_type: Option<HeaderValue>,
+    /// The body, chunk by chunk as it arrives.
+    pub body: RelayBody,
+}
+
+/// Limits of the proxy's upstream requests.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    guard: AddressGuard,
+    first_byte_timeout: Duration,
+    idle_timeout: Duration,
+    max_playlist_bytes: u64,
+}
+
+impl Upstream {
+    /// Upstream access over the shared client.
+    pub fn new(
+        client: reqwest::Client,
+        guard: AddressGuard,
+        first_byte_timeout: Duration,
+        idle_timeout: Duration,
+        max_playlist_bytes: u64,
+    ) -> Self {
+        Self {
+            client,
+            guard,
+            first_byte_timeout,
+            idle_timeout,
+            max_playlist_bytes,
+        }
+    }
+
+    fn check(&self, url: &Url) -> Result<(), UpstreamError> {
+        self.guard.check_url(url).map_err(|refused| match refused {
+            UrlRefused::Blocked(_) => UpstreamError::Blocked,
+            other => UpstreamError::Refused(other),
+        })
+    }
+
+    /// Fetches a playlist within `timeout`, enforcing the size limit while
+    /// reading, and verifies it starts with `#EXTM3U` (after a BOM or blanks).
+    pub async fn fetch_playlist(
+        &self,
+        url: Url,
+        headers: &HeaderMap,
+        timeout: Duration,
+    ) -> Result<FetchedPlaylist, UpstreamError> {
+        self.check(&url)?;
+        let fetch = async {
+            let response = self
+                .client
+                .get(url)
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| UpstreamError::from_request(&e))?;
+            if !response.status().is_success() {
+                return Err(UpstreamError::Status(response.status().as_u16()));
+            }
+            let final_url = response.url().clone();
+            let (body, _) = net::read_limited(response, self.max_playlist_bytes, false)
+                .await
+                .map_err(|err| match err {
+                    BodyError::TooLarge(limit) => UpstreamError::TooLarge(limit),
+                    BodyError::Read(e) => UpstreamError::from_request(&e),
+                })?;
+            if !hls::starts_like_playlist(&body) {
+                return Err(UpstreamError::NotPlaylist);
+            }
+            let text = match String::from_utf8(body.into()) {
+                Ok(text) => text,
+                Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+            };
+            Ok(FetchedPlaylist { final_url, text })
+        };
+        tokio::time::timeout(timeout, fetch)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+    }
+
+    /// Opens a relay of `url`: `method` is GET or HEAD; `headers` are the
+    /// extractor's plus the client's forwarded `Range`/`If-Range`. Waits at
+    /// most the first-byte timeout for the response head.
+    pub async fn open_relay(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+    ) -> Result<Relay, UpstreamError> {
+        self.check(&url)?;
+        let request = self.client.request(method, url).headers(headers).send();
+        let response = tokio::time::timeout(self.first_byte_timeout, request)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|e| UpstreamError::from_request(&e))?;
+        let status = response.status();
+        let passes = status == StatusCode::OK
+            || status == StatusCode::PARTIAL_CONTENT
+            || status == StatusCode::RANGE_NOT_SATISFIABLE;
+        if !passes {
+            return Err(UpstreamError::Status(status.as_u16()));
+        }
+        let mut headers = HeaderMap::new();
+        for name in RELAYED_HEADERS {
+            if let Some(value) = response.headers().get(&name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let body = RelayBody {
+            inner: Box::pin(response.bytes_stream()),
+            idle_timeout: self.idle_timeout,
+            idle: Box::pin(tokio::time::sleep(self.idle_timeout)),
+            finished: false,
+        };
+        Ok(Relay {
+            status,
+            headers,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// A relayed body: yields upstream chunks as they arrive and fails when the
+/// upstream breaks or stays silent longer than the idle timeout, so the
+/// client's response is aborted rather than cleanly cut short. Dropping it
+/// (the client went away) drops the upstream request.
+pub struct RelayBody {
+    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    idle_timeout: Duration,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    finished: bool,
+}
+
+impl Stream for RelayBody {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let deadline = tokio::time::Instant::now() + self.idle_timeout;
+                self.idle.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(io::Error::other(format!(
+                    "upstream body failed: {}",
+                    net::describe(&err)
+                )))))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.finished = true;
+                    Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "upstream went silent past the idle timeout",
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// The `Content-Type` a relay answers with: the upstream's, unless it is
+/// missing or generic (`application/octet-stream`, `text/plain`, an image
+/// type, HTML), then one from the file extension; never `text/html`.
+pub fn relay_content_type(upstream: Option<&HeaderValue>, path: &str) -> HeaderValue {
+    let declared = upstream
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let generic = declared.is_empty()
+        || declared.starts_with("application/octet-stream")
+        || declared.starts_with("text/plain")
+        || declared.starts_with("text/html")
+        || declared.starts_with("image/");
+    if !generic && let Some(value) = upstream {
+        return value.clone();
+    }
+    let extension = path
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    HeaderValue::from_static(match extension.as_str() {
+        "m4s" | "mp4" | "m4v" | "cmfv" => "video/mp4",
+        "m4a" | "cmfa" => "audio/mp4",
+        "aac" => "audio/aac",
+        "mp3" => "audio/mpeg",
+        "vtt" | "webvtt" => "text/vtt",
+        "key" | "bin" => "application/octet-stream",
+        "m3u8" | "m3u" => "application/vnd.apple.mpegurl",
+        _ => "video/mp2t",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content_type(upstream: Option<&str>, path: &str) -> String {
+        let upstream = upstream.map(|v| HeaderValue::from_str(v).expect("valid"));
+        relay_content_type(upstream.as_ref(), path)
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    }
+
+    #[test]
+    fn specific_upstream_content_types_are_kept() {
+        assert_eq!(content_type(Some("video/MP2T"), "/a.bin"), "video/MP2T");
+        assert_eq!(content_type(Some("audio/aac"), "/x"), "audio/aac");
+    }
+
+    #[test]
+    fn generic_or_missing_types_fall_back_to_the_extension() {
+        assert_eq!(content_type(None, "/seg/001.ts"), "video/mp2t");
+        assert_eq!(
+            content_type(Some("application/octet-stream"), "/v/1.m4s"),
+            "video/mp4"
+        );
+        assert_eq!(content_type(Some("image/png"), "/disguised.ts"), "video/mp2t");
+        assert_eq!(content_type(Some("text/plain"), "/subs/en.vtt"), "text/vtt");
+        assert_eq!(
+            content_type(Some("text/html; charset=utf-8"), "/k/key.key"),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            content_type(Some("text/html"), "/no-extension"),
+            "video/mp2t",
+            "never text/html"
+        );
+        assert_eq!(content_type(None, "/audio/a.aac"), "audio/aac");
+        assert_eq!(content_type(None, "/init.mp4"), "video/mp4");
+    }
+}
