@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
+        .layer(axum::middleware::from_fn(preflight_no_content))
         // Spans name the route template, never the URI: proxy tokens carry
         // signatures, which must not reach the logs.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -162,6 +163,20 @@ pub fn cors_layer(server: &ServerConfig) -> CorsLayer {
             HeaderName::from_static("retry-after"),
         ])
         .max_age(CORS_MAX_AGE)
+}
+
+/// Answers CORS preflights with 204 No Content (the CORS layer says 200):
+/// they have no body, and some clients and proxies expect 204.
+async fn preflight_no_content(request: Request, next: axum::middleware::Next) -> Response {
+    let is_preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = next.run(request).await;
+    if is_preflight && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 async fn index() -> Json<serde_json::Value> {
