@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::extraction::{Extraction, ExtractionParts};
 use crate::health::HealthChecker;
+use crate::metrics::Metrics;
 use crate::model::RunTrigger;
 use crate::net::{self, AddressGuard};
 use crate::proxy::token::Signer;
@@ -46,6 +47,7 @@ pub struct App {
     checker: HealthChecker,
     proxy: Arc<ProxyState>,
     schedule: Schedule,
+    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -86,6 +88,8 @@ impl App {
             config: config.schedule.clone(),
             clock: Arc::new(SystemClock),
         });
+        let metrics = Arc::new(Metrics::new());
+        metrics.register_extractors(config.extractors.iter().map(|e| e.site_key.as_str()));
         let extraction = Extraction::new(ExtractionParts {
             extractors,
             sources: SourceContext {
@@ -97,7 +101,9 @@ impl App {
             db: db.clone(),
             extractor_timeout: Duration::from_secs(config.extraction.extractor_timeout_secs),
             concurrency: config.health.concurrency,
+            metrics: Arc::clone(&metrics),
         });
+        extraction.publish_extractor_state().await?;
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -105,6 +111,7 @@ impl App {
             checker,
             proxy: Arc::new(proxy),
             schedule,
+            metrics,
         })
     }
 
@@ -140,13 +147,45 @@ impl App {
 
     /// The HTTP router over this app's state.
     pub fn router(&self) -> Router {
-        api::router(AppState {
+        api::router(self.state())
+    }
+
+    fn state(&self) -> AppState {
+        AppState {
             config: Arc::clone(&self.config),
             db: self.db.clone(),
             extraction: self.extraction.clone(),
             proxy: Arc::clone(&self.proxy),
             schedule: self.schedule.clone(),
-        })
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Serves only `/metrics` on `server.metrics_listen` until `stop`.
+    async fn spawn_metrics_listener(
+        &self,
+        address: std::net::SocketAddr,
+        mut stop: watch::Receiver<bool>,
+    ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        let listener = TcpListener::bind(address).await?;
+        tracing::info!(%address, "serving metrics");
+        let router = api::metrics_router(self.state());
+        Ok(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        }))
     }
 
     /// Serves on `listener` and runs the polling loop until `shutdown`
@@ -165,6 +204,10 @@ impl App {
             stop_rx.clone(),
         ));
         let calendar = tokio::spawn(self.schedule.clone().maintain(stop_rx.clone()));
+        let metrics_server = match self.config.server.metrics_listen.parse::<std::net::SocketAddr>() {
+            Ok(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
+            Err(_) => None,
+        };
         let mut grace_rx = stop_rx;
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
             shutdown.await;
@@ -184,6 +227,9 @@ impl App {
         };
         poller.abort();
         calendar.abort();
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
+        }
         self.db.close().await;
         result
     }

@@ -54,6 +54,13 @@ pub enum Command {
         #[arg(long, value_name = "SITE_KEY")]
         src: Option<String>,
     },
+    /// Print the upcoming F1 sessions with local start times (fetching the
+    /// calendar when the stored one is missing or older than a day).
+    Schedule {
+        /// Fetch the calendar even when the stored one is fresh.
+        #[arg(long)]
+        refresh: bool,
+    },
 }
 
 impl Cli {
@@ -65,6 +72,7 @@ impl Cli {
             Command::Extract => extract(config).await,
             Command::Check { url, src } => check(config, &url, src.as_deref()).await,
             Command::Sign { url, src } => sign(config, &url, src.as_deref()).await,
+            Command::Schedule { refresh } => schedule(config, refresh).await,
         }
     }
 }
@@ -222,4 +230,83 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
+}
+
+async fn schedule(config: Config, refresh: bool) -> anyhow::Result<ExitCode> {
+    let enabled = config.schedule.enabled;
+    let app = App::build(config).await.context("cannot start")?;
+    let schedule = app.schedule();
+    let stored = schedule.calendar().await?;
+    let now = schedule.now();
+    let stale = stored
+        .updated_at
+        .is_none_or(|at| now - at >= crate::schedule::refresh::MAX_AGE);
+    let calendar = if refresh || (enabled && stale) {
+        match schedule.refresh().await {
+            Ok(fresh) => fresh,
+            Err(err) if stored.updated_at.is_some() => {
+                eprintln!("warning: {err}; showing the stored calendar");
+                stored
+            }
+            Err(err) => return Err(err).context("no calendar stored and the refresh failed"),
+        }
+    } else {
+        stored
+    };
+    print!(
+        "{}",
+        render_schedule(&calendar, &schedule.timing(), now, &chrono::Local)
+    );
+    app.db().close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders the live and upcoming sessions of `calendar` at `now` as a
+/// fixed-width table with start times in `zone`, then one summary line.
+pub fn render_schedule<Tz>(
+    calendar: &crate::schedule::Calendar,
+    timing: &crate::schedule::SessionTiming,
+    now: chrono::DateTime<chrono::Utc>,
+    zone: &Tz,
+) -> String
+where
+    Tz: chrono::TimeZone,
+    Tz::Offset: std::fmt::Display,
+{
+    use crate::schedule::SessionStatus;
+    let mut out = format!(
+        "{:>5}  {:<28} {:<18} {:<26} {}\n",
+        "ROUND", "RACE", "SESSION", "START (LOCAL)", "STATUS"
+    );
+    let mut shown = 0;
+    for (race, session) in calendar.sessions() {
+        let status = timing.status(session, now);
+        if status == SessionStatus::Past {
+            continue;
+        }
+        shown += 1;
+        let start = match session.start {
+            Some(start) => start
+                .with_timezone(zone)
+                .format("%a %Y-%m-%d %H:%M %:z")
+                .to_string(),
+            None => format!("{} (time TBC)", session.date.format("%a %Y-%m-%d")),
+        };
+        out.push_str(&format!(
+            "{:>5}  {:<28} {:<18} {:<26} {}\n",
+            race.round,
+            truncate(&race.race_name, 28),
+            truncate(&session.name, 18),
+            start,
+            status.as_str(),
+        ));
+    }
+    let updated = calendar.updated_at.map_or("never".to_owned(), |at| {
+        at.with_timezone(zone).format("%Y-%m-%d %H:%M %:z").to_string()
+    });
+    out.push_str(&format!(
+        "{shown} live or upcoming sessions; season {}, calendar updated {updated}\n",
+        calendar.season.as_deref().unwrap_or("unknown"),
+    ));
+    out
 }

@@ -167,6 +167,8 @@ pub struct ExtractorStatus {
     pub last_error: Option<String>,
     /// Duration of its latest run.
     pub last_duration_ms: Option<i64>,
+    /// Streams its latest run returned.
+    pub last_stream_count: Option<i64>,
 }
 
 /// A stored run's headline.
@@ -412,7 +414,8 @@ impl Database {
                         WHERE s.site_key = e.site_key AND s.active = 1 AND s.is_live = 1)
                         AS live_streams,
                     latest.error AS last_error,
-                    latest.duration_ms AS last_duration_ms
+                    latest.duration_ms AS last_duration_ms,
+                    latest.stream_count AS last_stream_count
              FROM extractors e
              LEFT JOIN extractor_runs latest ON latest.site_key = e.site_key
                  AND latest.run_id = (SELECT MAX(run_id) FROM extractor_runs r WHERE r.site_key = e.site_key)

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::db::{CheckedStream, Database, ExtractorOutcome, RunRecord};
 use crate::health::HealthChecker;
+use crate::metrics::Metrics;
 use crate::model::{HealthResult, RunTrigger, StreamCandidate};
 use crate::sources::{Extractor, SourceContext};
 
@@ -47,6 +48,7 @@ pub struct Extraction {
 }
 
 struct Inner {
+    metrics: Arc<Metrics>,
     extractors: Vec<Arc<Extractor>>,
     sources: SourceContext,
     checker: HealthChecker,
@@ -70,6 +72,8 @@ pub struct ExtractionParts {
     pub extractor_timeout: Duration,
     /// Checks in flight at once.
     pub concurrency: usize,
+    /// Where runs, checks and extractor state are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Extraction {
@@ -77,6 +81,7 @@ impl Extraction {
     pub fn new(parts: ExtractionParts) -> Self {
         Self {
             inner: Arc::new(Inner {
+                metrics: parts.metrics,
                 extractors: parts.extractors,
                 sources: parts.sources,
                 checker: parts.checker,
@@ -86,6 +91,12 @@ impl Extraction {
                 in_flight: Mutex::new(None),
             }),
         }
+    }
+
+    /// Sets the per-extractor gauges from the stored state (after a run, and
+    /// at startup so a restart does not reset them to empty).
+    pub async fn publish_extractor_state(&self) -> Result<(), crate::db::DbError> {
+        self.inner.publish_extractor_state().await
     }
 
     /// Runs now, or joins the run already in flight (whose trigger wins).
@@ -201,6 +212,10 @@ impl Inner {
             tracing::error!(error = %e, "storing the run failed; previous state kept");
             RunError(e.to_string().into())
         })?;
+        self.record_metrics(&record);
+        if let Err(e) = self.publish_extractor_state().await {
+            tracing::warn!(error = %e, "cannot read extractor state for metrics");
+        }
         let summary = RunSummary {
             run_id,
             streams_found: record.stream_count(),
@@ -216,6 +231,38 @@ impl Inner {
             "extraction run stored"
         );
         Ok((summary, Arc::new(record)))
+    }
+
+    fn record_metrics(&self, record: &RunRecord) {
+        for outcome in &record.extractors {
+            self.metrics
+                .record_extractor_run(&outcome.site_key, Duration::from_millis(outcome.duration_ms));
+            for stream in &outcome.streams {
+                self.metrics.record_check(&outcome.site_key, &stream.health);
+            }
+        }
+        let elapsed = (record.finished_at - record.started_at)
+            .to_std()
+            .unwrap_or_default();
+        self.metrics.record_run(record.trigger, elapsed);
+    }
+
+    async fn publish_extractor_state(&self) -> Result<(), crate::db::DbError> {
+        let statuses = self.db.extractor_statuses().await?;
+        for extractor in &self.extractors {
+            let status = statuses.iter().find(|s| s.site_key == extractor.site_key);
+            let (up, streams, live) = status.map_or((false, 0, 0), |s| {
+                let returned = s.last_stream_count.unwrap_or(0) > 0;
+                (
+                    returned && s.last_error.is_none(),
+                    s.cached_streams,
+                    s.live_streams,
+                )
+            });
+            self.metrics
+                .set_extractor_state(&extractor.site_key, up, streams, live);
+        }
+        Ok(())
     }
 
     /// Runs one extractor under its timeout: (duration_ms, error, streams).

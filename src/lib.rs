@@ -12,6 +12,7 @@
 //! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
 //!   adaptive polling plan built on it.
 //! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
+//! - [`metrics`]: metric names, the per-service registry and HTTP middleware.
 //! - [`api`]: routes, handlers, DTOs, `ApiError`.
 //! - [`app`]: composition root and `serve(listener, shutdown)`.
 //! - [`cli`]: the command line.
@@ -26,6 +27,7 @@ pub mod db;
 pub mod extraction;
 pub mod health;
 pub mod hls;
+pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod proxy;

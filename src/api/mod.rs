@@ -42,6 +42,8 @@ pub struct AppState {
     pub proxy: Arc<ProxyState>,
     /// The F1 calendar (`/schedule`, `session=live`).
     pub schedule: crate::schedule::Schedule,
+    /// Prometheus registry (`/metrics`, HTTP and proxy counters).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Every failure a handler can answer with; rendered as `{"error": ...}`.
@@ -120,12 +122,17 @@ pub fn router(state: AppState) -> Router {
         .route("/streams/all", get(streams::list_all_streams))
         .route("/extractors", get(streams::list_extractors))
         .route("/extract", post(streams::extract))
+        .route("/metrics", get(render_metrics))
         .merge(proxy::routes())
         .merge(schedule::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
         .layer(axum::middleware::from_fn(preflight_no_content))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            crate::metrics::track_http,
+        ))
         // Spans name the route template, never the URI: proxy tokens carry
         // signatures, which must not reach the logs.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -163,6 +170,26 @@ pub fn cors_layer(server: &ServerConfig) -> CorsLayer {
             HeaderName::from_static("retry-after"),
         ])
         .max_age(CORS_MAX_AGE)
+}
+
+/// A router serving only `/metrics`, for `server.metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .with_state(state)
+}
+
+/// Prometheus text format; calendar gauges are computed at scrape time.
+async fn render_metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let (live_window_open, next_session) = state.schedule.live_window();
+    state
+        .metrics
+        .set_schedule(live_window_open, next_session.map(|at| at.timestamp()));
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Answers CORS preflights with 204 No Content (the CORS layer says 200):

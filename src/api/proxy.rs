@@ -12,6 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use serde::Deserialize;
 
 use super::{ApiError, ApiQuery, AppState, public_base};
@@ -150,13 +151,26 @@ fn authorize(state: &AppState, parsed: &ParsedToken, kind: Kind) -> Result<Heade
     }
 }
 
+/// Counts the request's outcome under its endpoint and answers it.
+fn counted(state: &AppState, kind: Kind, result: Result<Response, ApiError>) -> Response {
+    let response = result.into_response();
+    state
+        .metrics
+        .record_proxy_request(kind.as_str(), response.status().as_u16());
+    response
+}
+
 async fn proxy_by_query(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<TokenQuery>,
+    query: Result<ApiQuery<TokenQuery>, ApiError>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    serve_playlist(&state, parse_query(query)?, raw.as_deref(), &headers).await
+) -> Response {
+    let result = async {
+        let ApiQuery(query) = query?;
+        serve_playlist(&state, parse_query(query)?, raw.as_deref(), &headers).await
+    };
+    counted(&state, Kind::Proxy, result.await)
 }
 
 async fn proxy_by_path(
@@ -164,8 +178,10 @@ async fn proxy_by_path(
     Path((token, _name)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    serve_playlist(&state, token::parse_token(&token)?, raw.as_deref(), &headers).await
+) -> Response {
+    let result =
+        async { serve_playlist(&state, token::parse_token(&token)?, raw.as_deref(), &headers).await };
+    counted(&state, Kind::Proxy, result.await)
 }
 
 async fn serve_playlist(
@@ -196,6 +212,9 @@ async fn serve_playlist(
         .upstream
         .fetch_playlist(url, &upstream_headers, deadline)
         .await?;
+    state
+        .metrics
+        .record_upstream_head(Kind::Proxy.as_str(), fetched.head_time);
     if let Some(seconds) = hls::target_duration(&fetched.text) {
         proxy.remember_target_duration(&parsed.url_text, seconds);
     }
@@ -222,10 +241,14 @@ async fn serve_playlist(
 async fn relay_by_query(
     State(state): State<AppState>,
     method: Method,
-    ApiQuery(query): ApiQuery<TokenQuery>,
+    query: Result<ApiQuery<TokenQuery>, ApiError>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    serve_relay(&state, method, parse_query(query)?, &headers).await
+) -> Response {
+    let result = async {
+        let ApiQuery(query) = query?;
+        serve_relay(&state, method, parse_query(query)?, &headers).await
+    };
+    counted(&state, Kind::Relay, result.await)
 }
 
 async fn relay_by_path(
@@ -233,8 +256,9 @@ async fn relay_by_path(
     method: Method,
     Path((token, _name)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    serve_relay(&state, method, token::parse_token(&token)?, &headers).await
+) -> Response {
+    let result = async { serve_relay(&state, method, token::parse_token(&token)?, &headers).await };
+    counted(&state, Kind::Relay, result.await)
 }
 
 async fn serve_relay(
@@ -256,10 +280,18 @@ async fn serve_relay(
         .upstream
         .open_relay(method, parsed.url, upstream_headers)
         .await?;
+    state
+        .metrics
+        .record_upstream_head(Kind::Relay.as_str(), relay.head_time);
     let mut response = if is_head {
         Response::new(Body::empty())
     } else {
-        Response::new(Body::from_stream(relay.body))
+        let meter = state.metrics.relay_started();
+        Response::new(Body::from_stream(relay.body.inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                meter.bytes.increment(bytes.len() as u64);
+            }
+        })))
     };
     *response.status_mut() = relay.status;
     let headers = response.headers_mut();

@@ -68,6 +68,8 @@ pub struct FetchedPlaylist {
     pub final_url: Url,
     /// The playlist text (invalid UTF-8 replaced, RFC 8216 requires UTF-8).
     pub text: String,
+    /// Time to the upstream's response head.
+    pub head_time: Duration,
 }
 
 /// An open relay: the status and headers to answer with, and the body.
@@ -80,6 +82,8 @@ pub struct Relay {
     pub content_type: Option<HeaderValue>,
     /// The body, chunk by chunk as it arrives.
     pub body: RelayBody,
+    /// Time to the upstream's response head.
+    pub head_time: Duration,
 }
 
 /// Limits of the proxy's upstream requests.
@@ -126,6 +130,7 @@ impl Upstream {
         timeout: Duration,
     ) -> Result<FetchedPlaylist, UpstreamError> {
         self.check(&url)?;
+        let started = std::time::Instant::now();
         let fetch = async {
             let response = self
                 .client
@@ -134,6 +139,7 @@ impl Upstream {
                 .send()
                 .await
                 .map_err(|e| UpstreamError::from_request(&e))?;
+            let head_time = started.elapsed();
             if !response.status().is_success() {
                 return Err(UpstreamError::Status(response.status().as_u16()));
             }
@@ -151,7 +157,11 @@ impl Upstream {
                 Ok(text) => text,
                 Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
             };
-            Ok(FetchedPlaylist { final_url, text })
+            Ok(FetchedPlaylist {
+                final_url,
+                text,
+                head_time,
+            })
         };
         tokio::time::timeout(timeout, fetch)
             .await
@@ -168,11 +178,13 @@ impl Upstream {
         headers: HeaderMap,
     ) -> Result<Relay, UpstreamError> {
         self.check(&url)?;
+        let started = std::time::Instant::now();
         let request = self.client.request(method, url).headers(headers).send();
         let response = tokio::time::timeout(self.first_byte_timeout, request)
             .await
             .map_err(|_| UpstreamError::Timeout)?
             .map_err(|e| UpstreamError::from_request(&e))?;
+        let head_time = started.elapsed();
         let status = response.status();
         let passes = status == StatusCode::OK
             || status == StatusCode::PARTIAL_CONTENT
@@ -198,6 +210,7 @@ impl Upstream {
             headers,
             content_type,
             body,
+            head_time,
         })
     }
 }

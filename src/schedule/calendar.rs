@@ -252,18 +252,16 @@ impl Calendar {
     }
 }
 
-/// Time order; a session without a time sorts at the start of its day, and
-/// weekend order breaks ties.
+/// Weekend order: by day, then by session type (which is the time order of
+/// the sessions of one day in every format F1 has used). A time is not part
+/// of the key, as sessions without one must still sort among the others.
 fn sort_sessions(sessions: &mut [Session]) {
     sessions.sort_by_key(|session| {
-        let at = session
-            .start
-            .unwrap_or_else(|| session.date.and_time(NaiveTime::MIN).and_utc());
         let order = SessionType::ALL
             .iter()
             .position(|t| *t == session.session_type)
             .unwrap_or(SessionType::ALL.len());
-        (at, order)
+        (session.date, order)
     });
 }
 

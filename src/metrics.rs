@@ -1,0 +1,406 @@
+//! Prometheus metrics: every name as a constant, one registry per service
+//! (not a process-global recorder, so several services in one test process
+//! keep separate counts), typed recording methods, and the HTTP middleware.
+//! Labels come from closed sets only: site keys, error kinds, triggers,
+//! route templates, methods, status codes. Never a URL.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::model::{ErrorKind, HealthResult, RunTrigger};
+
+/// 1 if the extractor's last run returned streams without error.
+pub const EXTRACTOR_UP: &str = "f1stream_extractor_up";
+/// Active streams per extractor.
+pub const EXTRACTOR_STREAMS: &str = "f1stream_extractor_streams";
+/// Active healthy streams per extractor.
+pub const EXTRACTOR_LIVE_STREAMS: &str = "f1stream_extractor_live_streams";
+/// Time one extractor took in a run.
+pub const EXTRACTOR_RUN_DURATION: &str = "f1stream_extractor_run_duration_seconds";
+/// Response time of health checks, by result.
+pub const HEALTH_CHECK_DURATION: &str = "f1stream_health_check_duration_seconds";
+/// Health checks, by result.
+pub const HEALTH_CHECKS: &str = "f1stream_health_checks_total";
+/// Phases of a health check (`ttfb`, `transfer`).
+pub const HEALTH_CHECK_PHASE: &str = "f1stream_health_check_phase_seconds";
+/// Extraction runs, by trigger.
+pub const EXTRACTION_RUNS: &str = "f1stream_extraction_runs_total";
+/// Wall time of a whole run.
+pub const EXTRACTION_RUN_DURATION: &str = "f1stream_extraction_run_duration_seconds";
+/// Proxy and relay requests, by endpoint and status.
+pub const PROXY_REQUESTS: &str = "f1stream_proxy_requests_total";
+/// Time to the upstream's response head, by endpoint.
+pub const PROXY_UPSTREAM_SECONDS: &str = "f1stream_proxy_upstream_seconds";
+/// Bytes relayed to clients.
+pub const RELAY_BYTES: &str = "f1stream_relay_bytes_total";
+/// Relays in flight.
+pub const RELAY_ACTIVE: &str = "f1stream_relay_active";
+/// HTTP requests, by route template, method and status.
+pub const HTTP_REQUESTS: &str = "f1stream_http_requests_total";
+/// HTTP request latency, by route template and method.
+pub const HTTP_REQUEST_DURATION: &str = "f1stream_http_request_duration_seconds";
+/// 1 while a session's fast-polling window is open.
+pub const SCHEDULE_LIVE: &str = "f1stream_schedule_live";
+/// Start of the next session (unix seconds), 0 when none is known.
+pub const SCHEDULE_NEXT_SESSION: &str = "f1stream_schedule_next_session_timestamp_seconds";
+
+/// Always 1; its `version` label tells which build is running.
+pub const BUILD_INFO: &str = "f1stream_build_info";
+
+/// Every metric name, for documentation and dashboard checks.
+pub const ALL: [&str; 18] = [
+    EXTRACTOR_UP,
+    EXTRACTOR_STREAMS,
+    EXTRACTOR_LIVE_STREAMS,
+    EXTRACTOR_RUN_DURATION,
+    HEALTH_CHECK_DURATION,
+    HEALTH_CHECKS,
+    HEALTH_CHECK_PHASE,
+    EXTRACTION_RUNS,
+    EXTRACTION_RUN_DURATION,
+    PROXY_REQUESTS,
+    PROXY_UPSTREAM_SECONDS,
+    RELAY_BYTES,
+    RELAY_ACTIVE,
+    HTTP_REQUESTS,
+    HTTP_REQUEST_DURATION,
+    SCHEDULE_LIVE,
+    SCHEDULE_NEXT_SESSION,
+    BUILD_INFO,
+];
+
+/// Health check and phase buckets: 5 ms to 30 s.
+const CHECK_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
+];
+/// Upstream response head of the proxy: 1 ms to 30 s.
+const UPSTREAM_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Runs and extractors: 10 ms to 10 min.
+const RUN_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 600.0,
+];
+/// HTTP latency: 1 ms to 60 s (relays are long).
+const HTTP_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 15.0, 60.0,
+];
+
+/// Result label of a health check: `live` or its error kind.
+pub fn result_label(health: &HealthResult) -> &'static str {
+    match health.error_kind {
+        None if health.is_live => "live",
+        None => ErrorKind::Other.as_str(),
+        Some(kind) => kind.as_str(),
+    }
+}
+
+/// One service's metrics registry.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with the histogram buckets above and the label sets that
+    /// exist regardless of configuration already present at zero.
+    pub fn new() -> Self {
+        let bucketed = [
+            (HEALTH_CHECK_DURATION, &CHECK_BUCKETS[..]),
+            (HEALTH_CHECK_PHASE, &CHECK_BUCKETS[..]),
+            (PROXY_UPSTREAM_SECONDS, &UPSTREAM_BUCKETS[..]),
+            (EXTRACTOR_RUN_DURATION, &RUN_BUCKETS[..]),
+            (EXTRACTION_RUN_DURATION, &RUN_BUCKETS[..]),
+            (HTTP_REQUEST_DURATION, &HTTP_BUCKETS[..]),
+        ];
+        let mut builder = PrometheusBuilder::new();
+        for (name, buckets) in bucketed {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+                .expect("bucket lists are not empty");
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let metrics = Self { recorder, handle };
+        metrics
+            .gauge(BUILD_INFO, vec![Label::new("version", env!("CARGO_PKG_VERSION"))])
+            .set(1.0);
+        // Registering a series is what makes it render; the handles are
+        // looked up again when used.
+        for trigger in RunTrigger::ALL {
+            let _ = metrics.counter(EXTRACTION_RUNS, vec![Label::new("trigger", trigger.as_str())]);
+        }
+        let _ = metrics.histogram(EXTRACTION_RUN_DURATION, Vec::new());
+        let _ = metrics.counter(RELAY_BYTES, Vec::new());
+        let _ = metrics.gauge(RELAY_ACTIVE, Vec::new());
+        for endpoint in ["proxy", "relay"] {
+            let _ = metrics.counter(
+                PROXY_REQUESTS,
+                vec![Label::new("endpoint", endpoint), Label::new("status", "200")],
+            );
+            let _ = metrics.histogram(PROXY_UPSTREAM_SECONDS, vec![Label::new("endpoint", endpoint)]);
+        }
+        metrics.set_schedule(false, None);
+        metrics
+    }
+
+    /// Creates every per-extractor series at zero, so dashboards and alerts
+    /// see each configured extractor from startup.
+    pub fn register_extractors<'a>(&self, site_keys: impl IntoIterator<Item = &'a str>) {
+        for site_key in site_keys {
+            let site = || vec![Label::new("site_key", site_key.to_owned())];
+            self.set_extractor_state(site_key, false, 0, 0);
+            let _ = self.histogram(EXTRACTOR_RUN_DURATION, site());
+            let results = std::iter::once("live").chain(ErrorKind::ALL.iter().map(|k| k.as_str()));
+            for result in results {
+                let labels = || {
+                    vec![
+                        Label::new("site_key", site_key.to_owned()),
+                        Label::new("result", result),
+                    ]
+                };
+                let _ = self.counter(HEALTH_CHECKS, labels());
+                let _ = self.histogram(HEALTH_CHECK_DURATION, labels());
+            }
+            for phase in ["ttfb", "transfer"] {
+                let _ = self.histogram(
+                    HEALTH_CHECK_PHASE,
+                    vec![
+                        Label::new("site_key", site_key.to_owned()),
+                        Label::new("phase", phase),
+                    ],
+                );
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of everything recorded.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+
+    fn key(name: &'static str, labels: Vec<Label>) -> Key {
+        Key::from_parts(name, labels)
+    }
+
+    /// The counter `name{labels}`.
+    pub fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Self::key(name, labels), &METADATA)
+    }
+
+    /// The gauge `name{labels}`.
+    pub fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        self.recorder.register_gauge(&Self::key(name, labels), &METADATA)
+    }
+
+    /// The histogram `name{labels}`.
+    pub fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Self::key(name, labels), &METADATA)
+    }
+
+    /// Records one stream's check under its extractor.
+    pub fn record_check(&self, site_key: &str, health: &HealthResult) {
+        let result = result_label(health);
+        let labels = || {
+            vec![
+                Label::new("site_key", site_key.to_owned()),
+                Label::new("result", result),
+            ]
+        };
+        self.counter(HEALTH_CHECKS, labels()).increment(1);
+        if let Some(ms) = health.response_time_ms {
+            self.histogram(HEALTH_CHECK_DURATION, labels())
+                .record(ms as f64 / 1000.0);
+        }
+        if let Some(ttfb) = health.ttfb_ms {
+            let phase = |phase: &'static str| {
+                vec![
+                    Label::new("site_key", site_key.to_owned()),
+                    Label::new("phase", phase),
+                ]
+            };
+            self.histogram(HEALTH_CHECK_PHASE, phase("ttfb"))
+                .record(ttfb as f64 / 1000.0);
+            if let Some(total) = health.response_time_ms {
+                let transfer = total.saturating_sub(ttfb);
+                self.histogram(HEALTH_CHECK_PHASE, phase("transfer"))
+                    .record(transfer as f64 / 1000.0);
+            }
+        }
+    }
+
+    /// Records how long one extractor took in a run.
+    pub fn record_extractor_run(&self, site_key: &str, duration: Duration) {
+        self.histogram(
+            EXTRACTOR_RUN_DURATION,
+            vec![Label::new("site_key", site_key.to_owned())],
+        )
+        .record(duration.as_secs_f64());
+    }
+
+    /// Records a finished run.
+    pub fn record_run(&self, trigger: RunTrigger, duration: Duration) {
+        self.counter(EXTRACTION_RUNS, vec![Label::new("trigger", trigger.as_str())])
+            .increment(1);
+        self.histogram(EXTRACTION_RUN_DURATION, Vec::new())
+            .record(duration.as_secs_f64());
+    }
+
+    /// Sets an extractor's gauges from its stored state.
+    pub fn set_extractor_state(&self, site_key: &str, up: bool, streams: i64, live_streams: i64) {
+        let site = || vec![Label::new("site_key", site_key.to_owned())];
+        self.gauge(EXTRACTOR_UP, site()).set(if up { 1.0 } else { 0.0 });
+        self.gauge(EXTRACTOR_STREAMS, site()).set(streams as f64);
+        self.gauge(EXTRACTOR_LIVE_STREAMS, site())
+            .set(live_streams as f64);
+    }
+
+    /// Records one proxy or relay request's outcome.
+    pub fn record_proxy_request(&self, endpoint: &'static str, status: u16) {
+        self.counter(
+            PROXY_REQUESTS,
+            vec![
+                Label::new("endpoint", endpoint),
+                Label::new("status", status.to_string()),
+            ],
+        )
+        .increment(1);
+    }
+
+    /// Records the time to an upstream's response head.
+    pub fn record_upstream_head(&self, endpoint: &'static str, elapsed: Duration) {
+        self.histogram(PROXY_UPSTREAM_SECONDS, vec![Label::new("endpoint", endpoint)])
+            .record(elapsed.as_secs_f64());
+    }
+
+    /// Sets the calendar gauges.
+    pub fn set_schedule(&self, live_window_open: bool, next_session_unix: Option<i64>) {
+        self.gauge(SCHEDULE_LIVE, Vec::new())
+            .set(if live_window_open { 1.0 } else { 0.0 });
+        self.gauge(SCHEDULE_NEXT_SESSION, Vec::new())
+            .set(next_session_unix.unwrap_or(0) as f64);
+    }
+
+    /// Handles for one relay: bytes relayed and the in-flight gauge, which
+    /// drops back when the returned guard is dropped.
+    pub fn relay_started(&self) -> RelayMeter {
+        let active = self.gauge(RELAY_ACTIVE, Vec::new());
+        active.increment(1.0);
+        RelayMeter {
+            bytes: self.counter(RELAY_BYTES, Vec::new()),
+            active,
+        }
+    }
+}
+
+/// Counts a relay's bytes and keeps it counted as active until dropped.
+pub struct RelayMeter {
+    /// Add relayed bytes here.
+    pub bytes: Counter,
+    active: Gauge,
+}
+
+impl Drop for RelayMeter {
+    fn drop(&mut self) {
+        self.active.decrement(1.0);
+    }
+}
+
+/// Axum middleware: counts requests and times them by route template (the
+/// matched path, never the raw one), method and status.
+pub async fn track_http(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics
+        .counter(
+            HTTP_REQUESTS,
+            vec![
+                Label::new("route", route.clone()),
+                Label::new("method", method.clone()),
+                Label::new("status", status),
+            ],
+        )
+        .increment(1);
+    metrics
+        .histogram(
+            HTTP_REQUEST_DURATION,
+            vec![Label::new("route", route), Label::new("method", method)],
+        )
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_series_render_at_zero_before_anything_happens() {
+        let metrics = Metrics::new();
+        metrics.register_extractors(["demo"]);
+        let text = metrics.render();
+        assert!(
+            text.contains("f1stream_extractor_up{site_key=\"demo\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("f1stream_health_checks_total{site_key=\"demo\",result=\"timeout\"} 0"));
+        assert!(text.contains("f1stream_extraction_runs_total{trigger=\"manual\"} 0"));
+        assert!(text.contains("f1stream_relay_bytes_total 0"));
+    }
+
+    #[test]
+    fn relay_meter_counts_bytes_and_active_relays() {
+        let metrics = Metrics::new();
+        let meter = metrics.relay_started();
+        meter.bytes.increment(1234);
+        assert!(metrics.render().contains("f1stream_relay_active 1"));
+        drop(meter);
+        let text = metrics.render();
+        assert!(text.contains("f1stream_relay_active 0"), "{text}");
+        assert!(text.contains("f1stream_relay_bytes_total 1234"));
+    }
+
+    #[test]
+    fn separate_registries_do_not_share_counts() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        a.record_run(RunTrigger::Manual, Duration::from_millis(5));
+        assert!(
+            a.render()
+                .contains("f1stream_extraction_runs_total{trigger=\"manual\"} 1")
+        );
+        assert!(
+            b.render()
+                .contains("f1stream_extraction_runs_total{trigger=\"manual\"} 0")
+        );
+    }
+}
