@@ -21,7 +21,9 @@
 //! - `EXT-X-DEFINE` variables (`NAME`/`VALUE`, and `QUERYPARAM` read from
 //!   the playlist URL, which the player never sees) are substituted into
 //!   URIs before resolving; `IMPORT`ed ones are unknown here and stay as
-//!   written. The DEFINE lines themselves are kept.
+//!   written. DEFINE lines are kept, except that a resolved `QUERYPARAM`
+//!   becomes `NAME`/`VALUE` (the player's proxy URL has no such parameter,
+//!   and a missing one is fatal to it).
 //! - Relative references resolve against the playlist's final URL;
 //!   non-http(s) URIs (`skd://`, `data:`) are left as they are.
 
@@ -128,10 +130,20 @@ pub fn rewrite(playlist: &str, ctx: &RewriteContext<'_>) -> String {
             Line::Tag {
                 name: "EXT-X-DEFINE",
                 value,
-            } => {
-                vars.define(value, ctx.base);
-                out.push_str(content);
-            }
+            } => match vars.define(value, ctx.base) {
+                // The player requests our URL, which has no such query
+                // parameter: RFC 8216bis makes a missing QUERYPARAM fatal,
+                // so hand the player the value itself.
+                Some((name, value)) if is_quoted_string_safe(value) => {
+                    out.push_str(&content[..content.len() - value_len(content)]);
+                    out.push_str("NAME=\"");
+                    out.push_str(name);
+                    out.push_str("\",VALUE=\"");
+                    out.push_str(value);
+                    out.push('"');
+                }
+                _ => out.push_str(content),
+            },
             Line::Tag { name, value } => match uri_tag_kind(name) {
                 Some(kind) => {
                     out.push_str(&content[..content.len() - value.len()]);
@@ -234,7 +246,8 @@ struct Variables<'p> {
 impl<'p> Variables<'p> {
     /// Records the variable an `EXT-X-DEFINE` attribute list defines, if it
     /// can be known here (not `IMPORT`, not a missing query parameter).
-    fn define(&mut self, list: &'p str, base: &Url) {
+    /// Returns the name and value when it came from a `QUERYPARAM`.
+    fn define(&mut self, list: &'p str, base: &Url) -> Option<(&'p str, &str)> {
         let (mut name, mut value, mut query_param) = (None, None, None);
         for (key, val) in attributes(list) {
             match key {
@@ -250,7 +263,9 @@ impl<'p> Variables<'p> {
             && let Some(value) = query_value(base, param)
         {
             self.defined.push((param, Cow::Owned(value)));
+            return self.defined.last().map(|(name, value)| (*name, value.as_ref()));
         }
+        None
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -289,6 +304,16 @@ impl<'p> Variables<'p> {
         out.push_str(rest);
         Cow::Owned(out)
     }
+}
+
+/// Length of the attribute list after `#EXT-X-DEFINE:` on `content`.
+fn value_len(content: &str) -> usize {
+    content.split_once(':').map_or(0, |(_, value)| value.len())
+}
+
+/// Whether `value` can sit inside an HLS quoted-string.
+fn is_quoted_string_safe(value: &str) -> bool {
+    !value.contains(['"', '\r', '\n'])
 }
 
 /// The percent-decoded value of query parameter `name` in `url`.
@@ -828,8 +853,14 @@ urn:example:seg
         ];
         let got: Vec<&str> = uris.iter().map(|(_, url, _)| url.as_str()).collect();
         assert_eq!(got, expected);
-        // The DEFINE lines are kept as they are.
-        for line in playlist.lines().filter(|l| l.starts_with("#EXT-X-DEFINE")) {
+        // A known QUERYPARAM becomes a NAME/VALUE pair (the player's URL
+        // has no such parameter); every other DEFINE line is kept.
+        assert!(out.contains("#EXT-X-DEFINE:NAME=\"token\",VALUE=\"t+1\"\n"), "{out}");
+        assert!(!out.contains("QUERYPARAM=\"token\""));
+        for line in playlist
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-DEFINE") && !l.contains("\"token\""))
+        {
             assert!(out.contains(&format!("{line}\n")), "{line}");
         }
     }
@@ -1000,7 +1031,9 @@ urn:example:seg
         if name == "EXT-X-CONTENT-STEERING" {
             None
         } else {
-            Some(!URI_TAGS.contains(&name.as_str()))
+            // A QUERYPARAM definition may become a NAME/VALUE one.
+            let rewritable_define = name == "EXT-X-DEFINE" && tag.contains("QUERYPARAM");
+            Some(!URI_TAGS.contains(&name.as_str()) && !rewritable_define)
         }
     }
 
