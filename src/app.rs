@@ -54,9 +54,17 @@ impl App {
     /// Opens the database (migrating it), records the configured extractors
     /// and wires the runner. Nothing runs until [`App::serve`].
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let db = Database::open(&config.database.url).await?;
-        db.sync_extractors(&config.extractors).await?;
-        Self::with_database(config, db).await
+        let db = Database::open_with_max_size(&config.database.url, config.database.max_size_mb).await?;
+        // The first reads and writes are still part of opening: damage they
+        // meet is reported like damage found by the open itself.
+        let opened = match db.sync_extractors(&config.extractors).await {
+            Ok(()) => Self::with_database(config, db.clone()).await,
+            Err(e) => Err(e.into()),
+        };
+        opened.map_err(|e| match e {
+            StartError::Database(e) => StartError::Database(db.open_failure(&e)),
+            other => other,
+        })
     }
 
     /// Like [`App::build`] over an already open database.
@@ -102,6 +110,7 @@ impl App {
             extractor_timeout: Duration::from_secs(config.extraction.extractor_timeout_secs),
             concurrency: config.health.concurrency,
             metrics: Arc::clone(&metrics),
+            failures_before_down: config.health.failures_before_down,
         });
         extraction.publish_extractor_state().await?;
         Ok(Self {
@@ -188,8 +197,8 @@ impl App {
         }))
     }
 
-    /// Serves on `listener` and runs the polling loop until `shutdown`
-    /// resolves; then stops polling, lets open requests finish for up to
+    /// Serves on `listener` and runs the polling loop (and the retention of
+    /// old checks) until `shutdown` resolves; then stops polling, lets open requests finish for up to
     /// `server.shutdown_grace_secs`, and closes the database.
     pub async fn serve(
         self,
@@ -204,6 +213,11 @@ impl App {
             stop_rx.clone(),
         ));
         let calendar = tokio::spawn(self.schedule.clone().maintain(stop_rx.clone()));
+        let retention = tokio::spawn(crate::retention::run(
+            self.db.clone(),
+            crate::retention::RetentionPolicy::days(self.config.database.retention_days),
+            stop_rx.clone(),
+        ));
         let metrics_server = match self.config.server.metrics_listen.parse::<std::net::SocketAddr>() {
             Ok(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
             Err(_) => None,
@@ -227,6 +241,7 @@ impl App {
         };
         poller.abort();
         calendar.abort();
+        retention.abort();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
         }

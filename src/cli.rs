@@ -1,4 +1,5 @@
-//! The command line (SPEC §3): `serve`, `extract`, `check`, `sign`.
+//! The command line (SPEC §3): `serve`, `extract`, `check`, `sign`,
+//! `schedule`, `history`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +62,14 @@ pub enum Command {
         #[arg(long)]
         refresh: bool,
     },
+    /// Print a stream's recent health checks, newest first, with its uptime.
+    History {
+        /// The stream's id (as in `/streams`).
+        stream_id: i64,
+        /// How many checks to print.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
 }
 
 impl Cli {
@@ -73,6 +82,7 @@ impl Cli {
             Command::Check { url, src } => check(config, &url, src.as_deref()).await,
             Command::Sign { url, src } => sign(config, &url, src.as_deref()).await,
             Command::Schedule { refresh } => schedule(config, refresh).await,
+            Command::History { stream_id, limit } => history(config, stream_id, limit).await,
         }
     }
 }
@@ -230,6 +240,80 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
+}
+
+async fn history(config: Config, stream_id: i64, limit: u32) -> anyhow::Result<ExitCode> {
+    let db = crate::db::Database::open(&config.database.url)
+        .await
+        .context("cannot open the database (database.url)")?;
+    let Some(detail) = db.stream_detail(stream_id).await? else {
+        db.close().await;
+        anyhow::bail!("no stream with id {stream_id}");
+    };
+    let now = chrono::Utc::now();
+    let windows = [
+        chrono::TimeDelta::hours(24),
+        chrono::TimeDelta::days(7),
+        chrono::TimeDelta::days(30),
+    ]
+    .map(|span| (now - span, now));
+    let tallies = db.stream_tallies(stream_id, &windows).await?;
+    let checks = db
+        .stream_checks(stream_id, crate::db::TimeRange::default(), None, limit)
+        .await?;
+    db.close().await;
+    print!("{}", render_history(&detail, &tallies, &checks));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders `f1-stream history`: a headline, uptime over 24 h / 7 d / 30 d
+/// (`tallies`, in that order), then `checks` as a fixed-width table.
+pub fn render_history(
+    detail: &crate::db::StreamDetailRow,
+    tallies: &[crate::db::Tally],
+    checks: &[crate::db::CheckRow],
+) -> String {
+    let stream = &detail.stream;
+    let mut out = format!(
+        "stream {} ({}): {}\n{}\nactive: {}, latest check: {}\n",
+        stream.id,
+        stream.site_key,
+        stream.title.as_deref().unwrap_or("(untitled)"),
+        stream.url,
+        if detail.active { "yes" } else { "no" },
+        if stream.is_live { "healthy" } else { "unhealthy" },
+    );
+    let uptimes: Vec<String> = ["24h", "7d", "30d"]
+        .iter()
+        .zip(tallies)
+        .map(|(label, tally)| match tally.uptime() {
+            Some(uptime) => format!("{label} {:.1}% of {}", uptime * 100.0, tally.checks),
+            None => format!("{label} -"),
+        })
+        .collect();
+    out.push_str(&format!("uptime: {}\n", uptimes.join(", ")));
+    out.push_str(&format!(
+        "{:<24} {:<5} {:>8} {:>8} {:>5} {:>10} {:<8} {}\n",
+        "CHECKED_AT", "LIVE", "RESP_MS", "TTFB_MS", "HTTP", "BITRATE", "TYPE", "ERROR"
+    ));
+    let or_dash = |value: Option<i64>| value.map_or("-".to_owned(), |v| v.to_string());
+    for check in checks {
+        out.push_str(&format!(
+            "{:<24} {:<5} {:>8} {:>8} {:>5} {:>10} {:<8} {}\n",
+            check.checked_at,
+            if check.is_live { "yes" } else { "no" },
+            or_dash(check.response_time_ms),
+            or_dash(check.ttfb_ms),
+            or_dash(check.http_status),
+            check.bitrate,
+            check.stream_type,
+            check.error.as_deref().unwrap_or(""),
+        ));
+    }
+    if checks.is_empty() {
+        out.push_str("(no raw checks kept)\n");
+    }
+    out
 }
 
 async fn schedule(config: Config, refresh: bool) -> anyhow::Result<ExitCode> {

@@ -19,6 +19,11 @@ pub mod defaults {
     pub const DATABASE_URL: &str = "sqlite://data/f1-stream.db";
     /// Days raw health checks are kept.
     pub const RETENTION_DAYS: u32 = 30;
+    /// Largest database file in MiB; 0 means unlimited.
+    pub const DATABASE_MAX_SIZE_MB: u64 = 0;
+    /// Largest accepted `database.max_size_mb`: SQLite counts at most
+    /// 2^32 - 2 pages, 16 TiB of 4 KiB pages.
+    pub const DATABASE_MAX_SIZE_MB_LIMIT: u64 = 16 * 1024 * 1024 - 1;
     /// Redirect hops followed by any outgoing request.
     pub const MAX_REDIRECTS: u32 = 5;
     /// Seconds between runs while no session is live.
@@ -37,6 +42,8 @@ pub mod defaults {
     pub const HEALTH_CONCURRENCY: usize = 64;
     /// User-Agent of outgoing requests unless an extractor sets its own.
     pub const USER_AGENT: &str = "Mozilla/5.0 (compatible; f1-stream)";
+    /// Bytes of a media playlist the deep health check reads.
+    pub const MEDIA_PLAYLIST_BYTES: u64 = 1024 * 1024;
     /// Bytes of one segment the deep health check reads.
     pub const SEGMENT_BYTES: u64 = 262_144;
     /// Consecutive failures before a healthy stream is dropped.
@@ -154,6 +161,10 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Days raw checks are kept; 0 keeps them forever.
     pub retention_days: u32,
+    /// Largest size of the database file in MiB, 0 for unlimited: a write
+    /// that would grow it further fails (SQLite `max_page_count`), so a full
+    /// disk can be simulated and a runaway history cannot fill a real one.
+    pub max_size_mb: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -161,6 +172,7 @@ impl Default for DatabaseConfig {
         Self {
             url: defaults::DATABASE_URL.to_owned(),
             retention_days: defaults::RETENTION_DAYS,
+            max_size_mb: defaults::DATABASE_MAX_SIZE_MB,
         }
     }
 }
@@ -228,6 +240,9 @@ pub struct HealthConfig {
     pub concurrency: usize,
     /// User-Agent unless an extractor's headers set one.
     pub user_agent: String,
+    /// Largest media playlist read when a master's variant (or a media
+    /// playlist cut at `max_bytes`) is checked.
+    pub media_playlist_bytes: u64,
     /// Also fetch part of one segment (deep health).
     pub probe_segment: bool,
     /// Byte budget of that segment probe.
@@ -243,6 +258,7 @@ impl Default for HealthConfig {
             max_bytes: defaults::HEALTH_MAX_BYTES,
             concurrency: defaults::HEALTH_CONCURRENCY,
             user_agent: defaults::USER_AGENT.to_owned(),
+            media_playlist_bytes: defaults::MEDIA_PLAYLIST_BYTES,
             probe_segment: true,
             segment_bytes: defaults::SEGMENT_BYTES,
             failures_before_down: defaults::FAILURES_BEFORE_DOWN,
@@ -612,6 +628,15 @@ impl Config {
                 "must be a sqlite: URL, e.g. sqlite://data/f1-stream.db".into(),
             ));
         }
+        if self.database.max_size_mb > defaults::DATABASE_MAX_SIZE_MB_LIMIT {
+            return Err(invalid(
+                "database.max_size_mb",
+                format!(
+                    "must be at most {} (0 = unlimited)",
+                    defaults::DATABASE_MAX_SIZE_MB_LIMIT
+                ),
+            ));
+        }
         let positive = [
             ("extraction.interval_secs", self.extraction.interval_secs),
             (
@@ -627,6 +652,7 @@ impl Config {
             ("health.max_bytes", self.health.max_bytes),
             ("health.concurrency", self.health.concurrency as u64),
             ("health.segment_bytes", self.health.segment_bytes),
+            ("health.media_playlist_bytes", self.health.media_playlist_bytes),
             (
                 "health.failures_before_down",
                 u64::from(self.health.failures_before_down),

@@ -1,21 +1,64 @@
 //! The only place with SQL: opening SQLite (WAL, busy timeout, migrations),
 //! storing a run in one transaction, and the typed queries the API serves.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{FromRow, SqlitePool};
 
-use crate::config::ExtractorConfig;
-use crate::model::{HealthResult, RunTrigger, StreamCandidate, format_timestamp};
+use crate::config::{ExtractorConfig, RankingOrder};
+use crate::model::{HealthResult, HealthState, MediaState, RunTrigger, StreamCandidate, format_timestamp};
+
+pub use history::{
+    CheckRow, EventKind, EventRow, ExtractorRunRow, PRUNED_BEFORE_SETTING, Position, PruneBatch, SeriesRow,
+    Step, StorageStats, StreamDetailRow, Tally, TimeRange, hour_start,
+};
 
 /// How long a writer waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool; SQLite has one writer, readers run in parallel.
 const MAX_CONNECTIONS: u32 = 8;
+/// `max_page_count` per MiB of `database.max_size_mb`, in SQLite's default
+/// 4 KiB pages (the page size of every database this service creates).
+const PAGES_PER_MIB: u64 = 1024 * 1024 / 4096;
+/// SQLite's primary result code for a read-only database (`SQLITE_READONLY`).
+const SQLITE_READONLY: i64 = 8;
+
+/// [`DbError::Open`] from whatever failed while opening: SQLite's message
+/// (the layers around it only repeat it), plus a hint when the file or its
+/// folder is read-only.
+fn open_error(path: &Path, err: &(dyn std::error::Error + 'static)) -> DbError {
+    let mut cause = Some(err);
+    let mut innermost = err.to_string();
+    while let Some(current) = cause {
+        if let Some(sqlite) = current
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+        {
+            let code = sqlite.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            let mut reason = format!("{} (SQLite code {code})", sqlite.message());
+            if code & 0xff == SQLITE_READONLY {
+                reason.push_str("; the file or its folder is not writable by this user");
+            }
+            return DbError::Open {
+                path: path.display().to_string(),
+                reason,
+            };
+        }
+        innermost = current.to_string();
+        cause = current.source();
+    }
+    DbError::Open {
+        path: path.display().to_string(),
+        reason: innermost,
+    }
+}
 
 /// Why the database could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +79,15 @@ pub enum DbError {
         /// The I/O failure.
         #[source]
         source: std::io::Error,
+    },
+    /// The database file cannot be used at start: not a database, corrupt,
+    /// or read-only for this user. The file is left as it was.
+    #[error("cannot open database {path}: {reason}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// SQLite's own words, with a hint for read-only files.
+        reason: String,
     },
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
@@ -71,6 +123,54 @@ pub struct CheckedStream {
     pub candidate: StreamCandidate,
     /// The check.
     pub health: HealthResult,
+    /// Served state, smoothed latency and score after this check.
+    pub verdict: Verdict,
+}
+
+/// A stream's standing after a check, derived from the check and the
+/// stream's previous standing (see [`crate::model::HealthState`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// Healthy, pending or down.
+    pub state: HealthState,
+    /// Failed checks in a row.
+    pub consecutive_failures: u32,
+    /// Smoothed response time.
+    pub ewma_response_ms: Option<f64>,
+    /// The `order=score` value.
+    pub score: f64,
+}
+
+impl Verdict {
+    /// The standing of a stream with no history after `health`.
+    pub fn first(health: &HealthResult) -> Self {
+        let (state, consecutive_failures) = HealthState::after_check(None, health.is_live, 1);
+        let ewma_response_ms = health
+            .response_time_ms
+            .filter(|_| health.is_live)
+            .map(|ms| ms as f64);
+        Self {
+            state,
+            consecutive_failures,
+            ewma_response_ms,
+            score: crate::model::score(state, None, ewma_response_ms, health.throughput_ratio),
+        }
+    }
+}
+
+/// What the previous runs left of a stream, read at the start of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousStanding {
+    /// Served state.
+    pub state: HealthState,
+    /// Failed checks in a row.
+    pub consecutive_failures: u32,
+    /// Smoothed response time.
+    pub ewma_response_ms: Option<f64>,
+    /// Position of its live playlist at the last check.
+    pub media: Option<MediaState>,
+    /// Share of healthy checks in the last 24 h, from the hourly rollups.
+    pub uptime_24h: Option<f64>,
 }
 
 /// A complete run, stored atomically by [`Database::store_run`].
@@ -135,6 +235,16 @@ pub struct StreamRow {
     pub error_kind: Option<String>,
     /// Latest error message.
     pub error: Option<String>,
+    /// Healthy, pending or down.
+    pub health_state: String,
+    /// The `order=score` value, 0–100.
+    pub score: f64,
+    /// Smoothed response time.
+    pub ewma_response_ms: Option<f64>,
+    /// Variants of a master playlist.
+    pub variant_count: Option<i64>,
+    /// Segment throughput ÷ declared bandwidth.
+    pub throughput_ratio: Option<f64>,
 }
 
 /// Filters of the ranked list.
@@ -146,6 +256,10 @@ pub struct StreamFilter {
     pub site_key: Option<String>,
     /// At most this many.
     pub limit: Option<u32>,
+    /// Only streams of this type (`live`, `event`, `vod`, `unknown`).
+    pub stream_type: Option<String>,
+    /// Fastest first, or by score.
+    pub order: RankingOrder,
 }
 
 /// Per-extractor state for `/extractors`.
@@ -194,15 +308,29 @@ macro_rules! select_streams {
     () => {
         "SELECT s.id, s.site_key, e.site_name, s.url, s.title, s.quality, s.session, \
          s.last_seen, s.is_live, s.response_time_ms, s.checked_at, s.bitrate, s.stream_type, \
-         s.error_kind, s.error \
+         s.error_kind, s.error, s.health_state, s.score, s.ewma_response_ms, s.variant_count, \
+         s.throughput_ratio \
          FROM streams s JOIN extractors e ON e.site_key = s.site_key "
     };
 }
 
+// Declared after `select_streams!` so the history queries can use it.
+mod history;
+
 impl Database {
     /// Opens (creating file and folder when missing) and migrates the database.
     pub async fn open(url: &str) -> Result<Self, DbError> {
-        let options = SqliteConnectOptions::from_str(url)
+        Self::open_with_max_size(url, 0).await
+    }
+
+    /// Like [`Database::open`], and no write may grow the file beyond
+    /// `max_size_mb` MiB (`database.max_size_mb`; 0 = unlimited): such a
+    /// write fails with SQLite's "database or disk is full" and its
+    /// transaction rolls back, as on a full disk. Fails with
+    /// [`DbError::Open`] when the file is not a usable database or is
+    /// read-only, before anything is written to it.
+    pub async fn open_with_max_size(url: &str, max_size_mb: u64) -> Result<Self, DbError> {
+        let mut options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::InvalidUrl {
                 url: url.to_owned(),
                 message: e.to_string(),
@@ -214,8 +342,20 @@ impl Database {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let path = options.get_filename();
+        if max_size_mb > 0 {
+            // Per connection, so every writer is bounded.
+            options = options.pragma("max_page_count", (max_size_mb * PAGES_PER_MIB).to_string());
+        }
+        let path = options.get_filename().to_owned();
         let is_memory = path.as_os_str().is_empty() || path == Path::new(":memory:");
+        if is_memory || std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) || !path.exists() {
+            // Before the first table exists, so pruning can shrink the file
+            // (existing databases: see history::ensure_incremental_vacuum).
+            // Only then: on an existing file this pragma rewrites the header
+            // on every connection, which would touch a corrupt file before
+            // the check below refuses it.
+            options = options.auto_vacuum(SqliteAutoVacuum::Incremental);
+        }
         if !is_memory
             && let Some(folder) = path.parent()
             && !folder.as_os_str().is_empty()
@@ -227,12 +367,67 @@ impl Database {
         }
         // An in-memory database exists per connection: keep exactly one.
         let max_connections = if is_memory { 1 } else { MAX_CONNECTIONS };
+        let unusable = |err: &(dyn std::error::Error + 'static)| open_error(&path, err);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+            .await
+            .map_err(|e| unusable(&e))?;
+        // Before anything is written: a damaged file is refused as it is.
+        // A b-tree walk without the index cross-checks of integrity_check,
+        // about 2.5 ms per MB (0.5 s for a 216 MB file).
+        let verdict: String = sqlx::query_scalar("PRAGMA quick_check(1)")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| unusable(&e))?;
+        if verdict != "ok" {
+            return Err(DbError::Open {
+                path: path.display().to_string(),
+                reason: format!(
+                    "the file is damaged (PRAGMA quick_check: {})",
+                    verdict.replace('\n', " ")
+                ),
+            });
+        }
+        // One migrator at a time across processes: a second instance starting
+        // on the same new (or older) database waits for the first one's
+        // migrations under the write lock instead of re-running them and
+        // failing with "table already exists". Each migration nests as a
+        // savepoint.
+        let mut migrating = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| unusable(&e))?;
+        sqlx::migrate!("./migrations")
+            .run(&mut *migrating)
+            .await
+            .map_err(|e| unusable(&e))?;
+        migrating.commit().await.map_err(|e| unusable(&e))?;
+        if !is_memory {
+            history::ensure_incremental_vacuum(&pool, &path)
+                .await
+                .map_err(|e| unusable(&e))?;
+        }
+        // An up-to-date database opens read-only without a single write, so
+        // a read-only file would only fail at the first run; a write that
+        // changes nothing finds out now.
+        sqlx::query("UPDATE settings SET key = key WHERE 0")
+            .execute(&pool)
+            .await
+            .map_err(|e| unusable(&e))?;
         Ok(Self { pool })
+    }
+
+    /// `err`, met while starting on this database, as [`DbError::Open`]
+    /// naming the file (a corrupt page is often first read after the open).
+    pub fn open_failure(&self, err: &DbError) -> DbError {
+        match err {
+            DbError::Open { path, reason } => DbError::Open {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            other => open_error(self.pool.connect_options().get_filename(), other),
+        }
     }
 
     /// The pool, for callers (tests, tools) that run their own SQL.
@@ -272,7 +467,8 @@ impl Database {
 
     /// Stores a whole run in one transaction: the run, each extractor's
     /// outcome, every stream (active exactly when its extractor reported it
-    /// in this run) and every check. Returns the run id.
+    /// in this run), every check with its hourly rollup, and the state
+    /// changes (`stream_events`) the run reveals. Returns the run id.
     #[tracing::instrument(skip_all, fields(streams = run.stream_count()))]
     pub async fn store_run(&self, run: &RunRecord) -> Result<i64, DbError> {
         let mut tx = self.pool.begin().await?;
@@ -290,9 +486,15 @@ impl Database {
 
         // A run is the complete picture: whatever it did not report is no
         // longer served, including streams of disabled or removed extractors.
-        sqlx::query("UPDATE streams SET active = 0 WHERE active = 1")
-            .execute(&mut *tx)
-            .await?;
+        // The ids returned are the streams active before this run: those it
+        // does not report again became inactive (an event each, below).
+        let was_active: HashSet<i64> =
+            sqlx::query_scalar("UPDATE streams SET active = 0 WHERE active = 1 RETURNING id")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let mut reported: HashSet<i64> = HashSet::new();
 
         let seen_at = format_timestamp(run.finished_at);
         for outcome in &run.extractors {
@@ -313,11 +515,17 @@ impl Database {
             for stream in &outcome.streams {
                 let health = &stream.health;
                 let checked_at = format_timestamp(health.checked_at);
+                let previous =
+                    history::previous_state(&mut tx, &outcome.site_key, &stream.candidate.url).await?;
                 let stream_id: i64 = sqlx::query_scalar(
                     "INSERT INTO streams (site_key, url, title, quality, session, first_seen, last_seen,
                          active, is_live, response_time_ms, ttfb_ms, http_status, bitrate,
-                         playlist_kind, stream_type, checked_at, error_kind, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                         playlist_kind, stream_type, checked_at, error_kind, error,
+                         health_state, consecutive_failures, ewma_response_ms, score, variant_count,
+                         media_sequence, target_duration, last_segment, segment_ttfb_ms,
+                         throughput_bps, throughput_ratio)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
                      ON CONFLICT (site_key, url) DO UPDATE SET
                          title = excluded.title, quality = excluded.quality,
                          session = excluded.session, last_seen = excluded.last_seen, active = 1,
@@ -325,7 +533,17 @@ impl Database {
                          ttfb_ms = excluded.ttfb_ms, http_status = excluded.http_status,
                          bitrate = excluded.bitrate, playlist_kind = excluded.playlist_kind,
                          stream_type = excluded.stream_type, checked_at = excluded.checked_at,
-                         error_kind = excluded.error_kind, error = excluded.error
+                         error_kind = excluded.error_kind, error = excluded.error,
+                         health_state = excluded.health_state,
+                         consecutive_failures = excluded.consecutive_failures,
+                         ewma_response_ms = excluded.ewma_response_ms, score = excluded.score,
+                         variant_count = excluded.variant_count,
+                         media_sequence = excluded.media_sequence,
+                         target_duration = excluded.target_duration,
+                         last_segment = excluded.last_segment,
+                         segment_ttfb_ms = excluded.segment_ttfb_ms,
+                         throughput_bps = excluded.throughput_bps,
+                         throughput_ratio = excluded.throughput_ratio
                      RETURNING id",
                 )
                 .bind(&outcome.site_key)
@@ -344,13 +562,27 @@ impl Database {
                 .bind(&checked_at)
                 .bind(health.error_kind.map(|k| k.as_str()))
                 .bind(&health.error)
+                .bind(stream.verdict.state.as_str())
+                .bind(i64::from(stream.verdict.consecutive_failures))
+                .bind(stream.verdict.ewma_response_ms)
+                .bind(stream.verdict.score)
+                .bind(health.variant_count.map(i64::from))
+                .bind(health.media_sequence.map(|v| v as i64))
+                .bind(health.target_duration)
+                .bind(&health.last_segment)
+                .bind(health.segment_ttfb_ms.map(|v| v as i64))
+                .bind(health.throughput_bps.map(|v| v as i64))
+                .bind(health.throughput_ratio)
                 .fetch_one(&mut *tx)
                 .await?;
 
-                sqlx::query(
+                let check_id: i64 = sqlx::query_scalar(
                     "INSERT INTO health_checks (stream_id, run_id, checked_at, is_live, response_time_ms,
-                         ttfb_ms, http_status, bitrate, error_kind, error, playlist_kind, stream_type)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         ttfb_ms, http_status, bitrate, error_kind, error, playlist_kind, stream_type,
+                         variant_count, media_sequence, target_duration, segment_ttfb_ms,
+                         throughput_bps, throughput_ratio, restarted, health_state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) RETURNING id",
                 )
                 .bind(stream_id)
                 .bind(run_id)
@@ -364,10 +596,37 @@ impl Database {
                 .bind(&health.error)
                 .bind(health.playlist_kind.map(|k| k.as_str()))
                 .bind(health.stream_type.as_str())
-                .execute(&mut *tx)
+                .bind(health.variant_count.map(i64::from))
+                .bind(health.media_sequence.map(|v| v as i64))
+                .bind(health.target_duration)
+                .bind(health.segment_ttfb_ms.map(|v| v as i64))
+                .bind(health.throughput_bps.map(|v| v as i64))
+                .bind(health.throughput_ratio)
+                .bind(health.restarted)
+                .bind(stream.verdict.state.as_str())
+                .fetch_one(&mut *tx)
                 .await?;
+
+                let stored = history::StoredCheck {
+                    run_id,
+                    stream_id,
+                    check_id,
+                    checked_at: &checked_at,
+                    health,
+                };
+                // A URL reported twice in one run is active from its first report.
+                let was_active = was_active.contains(&stream_id) || reported.contains(&stream_id);
+                history::record_check(&mut tx, stored, previous, was_active).await?;
+                reported.insert(stream_id);
             }
         }
+        history::record_inactive(
+            &mut tx,
+            run_id,
+            &seen_at,
+            was_active.difference(&reported).copied(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(run_id)
     }
@@ -376,18 +635,36 @@ impl Database {
     /// broadcasts first, then fastest, then higher bitrate, then id. Reads
     /// only the streams table.
     pub async fn ranked_streams(&self, filter: &StreamFilter) -> Result<Vec<StreamRow>, DbError> {
-        const SQL: &str = concat!(
+        // Healthy streams, then pending ones (failed lately, still served);
+        // live broadcasts first, fastest first.
+        const FASTEST: &str = concat!(
             select_streams!(),
-            "WHERE s.active = 1 AND s.is_live = 1
+            "WHERE s.active = 1 AND s.health_state <> 'down'
                AND (?1 IS NULL OR s.session = ?1 OR s.session IS NULL)
                AND (?2 IS NULL OR s.site_key = ?2)
-             ORDER BY (s.stream_type = 'live') DESC, s.response_time_ms ASC, s.bitrate DESC, s.id ASC
+               AND (?4 IS NULL OR s.stream_type = ?4)
+             ORDER BY (s.health_state = 'healthy') DESC, (s.stream_type = 'live') DESC,
+                      s.response_time_ms IS NULL, s.response_time_ms ASC, s.bitrate DESC, s.id ASC
              LIMIT ?3"
         );
-        let rows = sqlx::query_as::<_, StreamRow>(SQL)
+        const SCORE: &str = concat!(
+            select_streams!(),
+            "WHERE s.active = 1 AND s.health_state <> 'down'
+               AND (?1 IS NULL OR s.session = ?1 OR s.session IS NULL)
+               AND (?2 IS NULL OR s.site_key = ?2)
+               AND (?4 IS NULL OR s.stream_type = ?4)
+             ORDER BY s.score DESC, s.id ASC
+             LIMIT ?3"
+        );
+        let sql = match filter.order {
+            RankingOrder::Fastest => FASTEST,
+            RankingOrder::Score => SCORE,
+        };
+        let rows = sqlx::query_as::<_, StreamRow>(sql)
             .bind(&filter.session)
             .bind(&filter.site_key)
             .bind(filter.limit.map_or(-1, i64::from))
+            .bind(&filter.stream_type)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
@@ -398,8 +675,8 @@ impl Database {
         const SQL: &str = concat!(
             select_streams!(),
             "WHERE s.active = 1
-             ORDER BY s.is_live DESC, s.response_time_ms IS NULL, s.response_time_ms ASC,
-                      s.bitrate DESC, s.id ASC"
+             ORDER BY (s.health_state = 'healthy') DESC, (s.health_state = 'pending') DESC,
+                      s.response_time_ms IS NULL, s.response_time_ms ASC, s.bitrate DESC, s.id ASC"
         );
         Ok(sqlx::query_as::<_, StreamRow>(SQL).fetch_all(&self.pool).await?)
     }
@@ -569,5 +846,67 @@ impl Database {
         .await?;
         tx.commit().await?;
         Ok((meta, sessions))
+    }
+}
+
+/// Row of [`Database::previous_standings`].
+#[derive(FromRow)]
+struct StandingRow {
+    site_key: String,
+    url: String,
+    health_state: String,
+    consecutive_failures: i64,
+    ewma_response_ms: Option<f64>,
+    media_sequence: Option<i64>,
+    last_segment: Option<String>,
+    checked_at: Option<String>,
+    uptime_24h: Option<f64>,
+}
+
+impl Database {
+    /// Every stream's standing by `(site_key, url)`: what a run needs to
+    /// damp flapping, smooth latency, score, and tell a frozen live playlist.
+    /// Reads the streams table and at most 24 rollup rows per stream.
+    pub async fn previous_standings(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<(String, String), PreviousStanding>, DbError> {
+        let since = format_timestamp(now - chrono::Duration::hours(24));
+        let rows = sqlx::query_as::<_, StandingRow>(
+            "SELECT s.site_key, s.url, s.health_state, s.consecutive_failures, s.ewma_response_ms,
+                    s.media_sequence, s.last_segment, s.checked_at,
+                    (SELECT CAST(SUM(r.healthy) AS REAL) / SUM(r.checks) FROM health_rollups_hourly r
+                      WHERE r.stream_id = s.id AND r.hour >= ?1) AS uptime_24h
+             FROM streams s",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let checked_at = row
+                    .checked_at
+                    .as_deref()
+                    .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                    .map(|at| at.with_timezone(&Utc));
+                let media = match (row.media_sequence, row.last_segment, checked_at) {
+                    (Some(sequence), Some(last_segment), Some(checked_at)) => Some(MediaState {
+                        media_sequence: u64::try_from(sequence).unwrap_or(0),
+                        last_segment,
+                        checked_at,
+                    }),
+                    _ => None,
+                };
+                let standing = PreviousStanding {
+                    state: HealthState::from_stored(&row.health_state),
+                    consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),
+                    ewma_response_ms: row.ewma_response_ms,
+                    media,
+                    uptime_24h: row.uptime_24h,
+                };
+                ((row.site_key, row.url), standing)
+            })
+            .collect())
     }
 }

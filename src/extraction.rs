@@ -12,10 +12,12 @@ use futures::{StreamExt, stream};
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 
-use crate::db::{CheckedStream, Database, ExtractorOutcome, RunRecord};
+use crate::db::{CheckedStream, Database, ExtractorOutcome, PreviousStanding, RunRecord, Verdict};
 use crate::health::HealthChecker;
 use crate::metrics::Metrics;
-use crate::model::{HealthResult, RunTrigger, StreamCandidate};
+use crate::model::{
+    ErrorKind, HealthResult, HealthState, MediaState, RunTrigger, StreamCandidate, ewma, score,
+};
 use crate::sources::{Extractor, SourceContext};
 
 /// Reports check progress: `(done, total)`. The CLI prints it to stderr.
@@ -49,6 +51,7 @@ pub struct Extraction {
 
 struct Inner {
     metrics: Arc<Metrics>,
+    failures_before_down: u32,
     extractors: Vec<Arc<Extractor>>,
     sources: SourceContext,
     checker: HealthChecker,
@@ -74,6 +77,8 @@ pub struct ExtractionParts {
     pub concurrency: usize,
     /// Where runs, checks and extractor state are counted.
     pub metrics: Arc<Metrics>,
+    /// Consecutive failures before a served stream is dropped.
+    pub failures_before_down: u32,
 }
 
 impl Extraction {
@@ -82,6 +87,7 @@ impl Extraction {
         Self {
             inner: Arc::new(Inner {
                 metrics: parts.metrics,
+                failures_before_down: parts.failures_before_down,
                 extractors: parts.extractors,
                 sources: parts.sources,
                 checker: parts.checker,
@@ -143,6 +149,14 @@ impl Extraction {
     }
 }
 
+/// What one check needs: the URL, its headers, and where its live playlist
+/// stood at the previous check.
+struct Target {
+    url: String,
+    headers: HeaderMap,
+    previous: Option<MediaState>,
+}
+
 /// A URL under one set of request headers: the unit that is checked once.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct CheckKey {
@@ -175,12 +189,26 @@ impl Inner {
         let enabled: Vec<&Arc<Extractor>> = self.extractors.iter().filter(|e| e.enabled).collect();
         let found = futures::future::join_all(enabled.iter().map(|e| self.extract_one(e))).await;
 
-        let mut unique: HashMap<CheckKey, (String, HeaderMap)> = HashMap::new();
+        // Without the previous standings the run still works: every stream
+        // is judged as new (no damping, no stale test) rather than not at all.
+        let previous = self.db.previous_standings(started_at).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read previous stream state; judging streams as new");
+            HashMap::new()
+        });
+        let mut unique: HashMap<CheckKey, Target> = HashMap::new();
         for (extractor, (_, _, candidates)) in enabled.iter().zip(&found) {
             for candidate in candidates {
-                unique
+                let media = previous
+                    .get(&(extractor.site_key.clone(), candidate.url.clone()))
+                    .and_then(|standing| standing.media.clone());
+                let target = unique
                     .entry(CheckKey::new(&candidate.url, &extractor.headers))
-                    .or_insert_with(|| (candidate.url.clone(), extractor.headers.clone()));
+                    .or_insert_with(|| Target {
+                        url: candidate.url.clone(),
+                        headers: extractor.headers.clone(),
+                        previous: None,
+                    });
+                target.previous = target.previous.take().or(media);
             }
         }
         let verdicts = self.check_all(unique, progress).await;
@@ -197,7 +225,13 @@ impl Inner {
                     .filter_map(|candidate| {
                         let key = CheckKey::new(&candidate.url, &extractor.headers);
                         let health = verdicts.get(&key)?.clone();
-                        Some(CheckedStream { candidate, health })
+                        let standing = previous.get(&(extractor.site_key.clone(), candidate.url.clone()));
+                        let verdict = self.verdict(&health, standing);
+                        Some(CheckedStream {
+                            candidate,
+                            health,
+                            verdict,
+                        })
                     })
                     .collect(),
             })
@@ -284,25 +318,69 @@ impl Inner {
         }
     }
 
+    /// The stream's standing after `health`, from its previous standing.
+    fn verdict(&self, health: &HealthResult, standing: Option<&PreviousStanding>) -> Verdict {
+        let Some(standing) = standing else {
+            return Verdict::first(health);
+        };
+        let (state, consecutive_failures) = HealthState::after_check(
+            Some((standing.state, standing.consecutive_failures)),
+            health.is_live,
+            self.failures_before_down,
+        );
+        let ewma_response_ms = match health.response_time_ms {
+            Some(ms) if health.is_live => Some(ewma(standing.ewma_response_ms, ms as f64)),
+            _ => standing.ewma_response_ms,
+        };
+        Verdict {
+            state,
+            consecutive_failures,
+            ewma_response_ms,
+            score: score(
+                state,
+                standing.uptime_24h,
+                ewma_response_ms,
+                health.throughput_ratio,
+            ),
+        }
+    }
+
+    /// Checks every target with bounded concurrency; targets that timed out
+    /// are checked once more at the end of the run (a single slow answer is
+    /// not yet a failure).
     async fn check_all(
         &self,
-        targets: HashMap<CheckKey, (String, HeaderMap)>,
+        targets: HashMap<CheckKey, Target>,
         progress: Option<ProgressFn>,
     ) -> HashMap<CheckKey, HealthResult> {
         let total = targets.len();
         let mut done = 0;
         let mut verdicts = HashMap::with_capacity(total);
+        let mut timed_out = Vec::new();
+        let check = |(key, target): (CheckKey, Target)| async move {
+            let health = self
+                .checker
+                .check_since(&target.url, &target.headers, target.previous.as_ref())
+                .await;
+            (key, target, health)
+        };
         let mut checks = stream::iter(targets)
-            .map(|(key, (url, headers))| async move {
-                let health = self.checker.check(&url, &headers).await;
-                (key, health)
-            })
+            .map(check)
             .buffer_unordered(self.concurrency);
-        while let Some((key, health)) = checks.next().await {
+        while let Some((key, target, health)) = checks.next().await {
             done += 1;
             if let Some(report) = &progress {
                 report(done, total);
             }
+            if health.error_kind == Some(ErrorKind::Timeout) {
+                timed_out.push((key.clone(), target));
+            }
+            verdicts.insert(key, health);
+        }
+        let mut retries = stream::iter(timed_out)
+            .map(check)
+            .buffer_unordered(self.concurrency);
+        while let Some((key, _, health)) = retries.next().await {
             verdicts.insert(key, health);
         }
         verdicts

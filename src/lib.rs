@@ -4,11 +4,13 @@
 //! - [`config`]: the schema of SPEC §4, layered loading and validation.
 //! - [`model`]: plain domain types (candidates, health results, triggers).
 //! - [`hls`]: allocation-free readers of playlist text.
-//! - [`db`]: SQLite: open, migrate, store runs, ranking queries.
+//! - [`db`]: SQLite: open, migrate, store runs (with rollups and state changes),
+//!   ranking and history queries.
 //! - [`net`]: the shared HTTP client and the private-address guard.
 //! - [`sources`]: extractor trait and the `demo`, `static`, `m3u`, `json` kinds.
 //! - [`health`]: one URL's health check.
 //! - [`extraction`]: a run: sources → dedupe → bounded checks → store.
+//! - [`retention`]: batched pruning of old raw checks, optimize, incremental vacuum.
 //! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
 //!   adaptive polling plan built on it.
 //! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
@@ -31,5 +33,6 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod proxy;
+pub mod retention;
 pub mod schedule;
 pub mod sources;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::model::{ErrorKind, HealthResult, RunTrigger};
@@ -29,6 +29,8 @@ pub const HEALTH_CHECK_DURATION: &str = "f1stream_health_check_duration_seconds"
 pub const HEALTH_CHECKS: &str = "f1stream_health_checks_total";
 /// Phases of a health check (`ttfb`, `transfer`).
 pub const HEALTH_CHECK_PHASE: &str = "f1stream_health_check_phase_seconds";
+/// Segment throughput ÷ declared bandwidth of deep checks, per extractor.
+pub const HEALTH_CHECK_THROUGHPUT_RATIO: &str = "f1stream_health_check_throughput_ratio";
 /// Extraction runs, by trigger.
 pub const EXTRACTION_RUNS: &str = "f1stream_extraction_runs_total";
 /// Wall time of a whole run.
@@ -54,7 +56,7 @@ pub const SCHEDULE_NEXT_SESSION: &str = "f1stream_schedule_next_session_timestam
 pub const BUILD_INFO: &str = "f1stream_build_info";
 
 /// Every metric name, for documentation and dashboard checks.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 19] = [
     EXTRACTOR_UP,
     EXTRACTOR_STREAMS,
     EXTRACTOR_LIVE_STREAMS,
@@ -62,6 +64,7 @@ pub const ALL: [&str; 18] = [
     HEALTH_CHECK_DURATION,
     HEALTH_CHECKS,
     HEALTH_CHECK_PHASE,
+    HEALTH_CHECK_THROUGHPUT_RATIO,
     EXTRACTION_RUNS,
     EXTRACTION_RUN_DURATION,
     PROXY_REQUESTS,
@@ -75,10 +78,38 @@ pub const ALL: [&str; 18] = [
     BUILD_INFO,
 ];
 
+/// The `# HELP` line of each metric (`promtool check metrics` requires one).
+pub fn help(name: &str) -> &'static str {
+    match name {
+        EXTRACTOR_UP => "1 if the extractor's last run returned streams without error.",
+        EXTRACTOR_STREAMS => "Active streams per extractor.",
+        EXTRACTOR_LIVE_STREAMS => "Active healthy streams per extractor.",
+        EXTRACTOR_RUN_DURATION => "Time one extractor took in a run, in seconds.",
+        HEALTH_CHECK_DURATION => "Response time of health checks, in seconds, by result.",
+        HEALTH_CHECKS => "Health checks, by result (live or the error kind).",
+        HEALTH_CHECK_PHASE => "Phases of a health check (ttfb, transfer), in seconds.",
+        HEALTH_CHECK_THROUGHPUT_RATIO => "Segment probe throughput divided by the declared BANDWIDTH.",
+        EXTRACTION_RUNS => "Extraction runs, by trigger.",
+        EXTRACTION_RUN_DURATION => "Wall time of a whole extraction run, in seconds.",
+        PROXY_REQUESTS => "Proxy and relay requests, by endpoint and status.",
+        PROXY_UPSTREAM_SECONDS => "Time to the upstream's response head, in seconds, by endpoint.",
+        RELAY_BYTES => "Bytes relayed to clients.",
+        RELAY_ACTIVE => "Relays in flight.",
+        HTTP_REQUESTS => "HTTP requests, by route template, method and status.",
+        HTTP_REQUEST_DURATION => "HTTP request latency, in seconds, by route template and method.",
+        SCHEDULE_LIVE => "1 while a session's fast-polling window is open.",
+        SCHEDULE_NEXT_SESSION => "Start of the next session (unix seconds), 0 when none is known.",
+        BUILD_INFO => "Always 1; the version label tells which build is running.",
+        _ => "",
+    }
+}
+
 /// Health check and phase buckets: 5 ms to 30 s.
 const CHECK_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
 ];
+/// Throughput ratios: below 1 cannot keep up in real time.
+const RATIO_BUCKETS: [f64; 10] = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 64.0];
 /// Upstream response head of the proxy: 1 ms to 30 s.
 const UPSTREAM_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -129,6 +160,7 @@ impl Metrics {
         let bucketed = [
             (HEALTH_CHECK_DURATION, &CHECK_BUCKETS[..]),
             (HEALTH_CHECK_PHASE, &CHECK_BUCKETS[..]),
+            (HEALTH_CHECK_THROUGHPUT_RATIO, &RATIO_BUCKETS[..]),
             (PROXY_UPSTREAM_SECONDS, &UPSTREAM_BUCKETS[..]),
             (EXTRACTOR_RUN_DURATION, &RUN_BUCKETS[..]),
             (EXTRACTION_RUN_DURATION, &RUN_BUCKETS[..]),
@@ -141,6 +173,14 @@ impl Metrics {
                 .expect("bucket lists are not empty");
         }
         let recorder = builder.build_recorder();
+        // The exporter keeps one description per name, whatever the type.
+        for name in ALL {
+            recorder.describe_gauge(
+                KeyName::from_const_str(name),
+                None,
+                SharedString::const_str(help(name)),
+            );
+        }
         let handle = recorder.handle();
         let metrics = Self { recorder, handle };
         metrics
@@ -183,6 +223,7 @@ impl Metrics {
                 let _ = self.counter(HEALTH_CHECKS, labels());
                 let _ = self.histogram(HEALTH_CHECK_DURATION, labels());
             }
+            let _ = self.histogram(HEALTH_CHECK_THROUGHPUT_RATIO, site());
             for phase in ["ttfb", "transfer"] {
                 let _ = self.histogram(
                     HEALTH_CHECK_PHASE,
@@ -235,6 +276,13 @@ impl Metrics {
         if let Some(ms) = health.response_time_ms {
             self.histogram(HEALTH_CHECK_DURATION, labels())
                 .record(ms as f64 / 1000.0);
+        }
+        if let Some(ratio) = health.throughput_ratio {
+            self.histogram(
+                HEALTH_CHECK_THROUGHPUT_RATIO,
+                vec![Label::new("site_key", site_key.to_owned())],
+            )
+            .record(ratio);
         }
         if let Some(ttfb) = health.ttfb_ms {
             let phase = |phase: &'static str| {
@@ -376,6 +424,24 @@ mod tests {
         assert!(text.contains("f1stream_health_checks_total{site_key=\"demo\",result=\"timeout\"} 0"));
         assert!(text.contains("f1stream_extraction_runs_total{trigger=\"manual\"} 0"));
         assert!(text.contains("f1stream_relay_bytes_total 0"));
+    }
+
+    #[test]
+    fn every_metric_has_help_text() {
+        let metrics = Metrics::new();
+        metrics.register_extractors(["demo"]);
+        let text = metrics.render();
+        for name in ALL {
+            assert!(!help(name).is_empty(), "{name} has no help text");
+            // HTTP series exist only after a request; the rest from startup.
+            if text.contains(&format!("# TYPE {name} ")) {
+                assert!(
+                    text.contains(&format!("# HELP {name} {}", help(name))),
+                    "{name}: {text}"
+                );
+            }
+        }
+        assert!(text.contains(&format!("# HELP {EXTRACTOR_UP} ")));
     }
 
     #[test]

@@ -146,11 +146,19 @@ pub enum ErrorKind {
     Blocked,
     /// Anything else (bad URL, broken body, redirect loop).
     Other,
+    /// A master playlist whose tried variants all failed.
+    Variant,
+    /// A live playlist that stopped advancing (frozen encoder).
+    Stale,
+    /// The probed segment could not be fetched.
+    Segment,
+    /// 401, 403 or 451: may need headers or another region, not dead.
+    Restricted,
 }
 
 impl ErrorKind {
     /// Every kind, for metrics that must exist from startup.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 13] = [
         Self::Timeout,
         Self::Connect,
         Self::Dns,
@@ -160,6 +168,10 @@ impl ErrorKind {
         Self::TooLarge,
         Self::Blocked,
         Self::Other,
+        Self::Variant,
+        Self::Stale,
+        Self::Segment,
+        Self::Restricted,
     ];
 
     /// The name used in the API, the database and metric labels.
@@ -174,6 +186,10 @@ impl ErrorKind {
             Self::TooLarge => "too_large",
             Self::Blocked => "blocked",
             Self::Other => "other",
+            Self::Variant => "variant",
+            Self::Stale => "stale",
+            Self::Segment => "segment",
+            Self::Restricted => "restricted",
         }
     }
 }
@@ -268,11 +284,30 @@ pub struct HealthResult {
     pub playlist_kind: Option<PlaylistKind>,
     /// Live, event, VOD or unknown.
     pub stream_type: StreamType,
+    /// Variants a master playlist lists.
+    pub variant_count: Option<u32>,
+    /// `#EXT-X-MEDIA-SEQUENCE` of the media playlist checked.
+    pub media_sequence: Option<u64>,
+    /// `#EXT-X-TARGETDURATION` of the media playlist checked, in seconds.
+    pub target_duration: Option<f64>,
+    /// URI of the newest segment, to tell a moving live playlist from a
+    /// frozen one (at most [`MediaState::MAX_SEGMENT_CHARS`] characters).
+    pub last_segment: Option<String>,
+    /// The media sequence went backwards since the last check: a restarted
+    /// encoder, which is not a failure.
+    pub restarted: bool,
+    /// Milliseconds to the probed segment's response head.
+    pub segment_ttfb_ms: Option<u64>,
+    /// Measured transfer rate of the segment probe, bits per second.
+    pub throughput_bps: Option<u64>,
+    /// `throughput_bps` ÷ the variant's declared `BANDWIDTH`; below 1 the
+    /// stream cannot be delivered in real time from here.
+    pub throughput_ratio: Option<f64>,
 }
 
 impl HealthResult {
-    /// An unhealthy result with its reason.
-    pub fn failed(checked_at: DateTime<Utc>, kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// A result with nothing learned yet: unhealthy, no error, no figures.
+    pub fn unchecked(checked_at: DateTime<Utc>) -> Self {
         Self {
             checked_at,
             is_live: false,
@@ -280,12 +315,147 @@ impl HealthResult {
             ttfb_ms: None,
             http_status: None,
             bitrate: 0,
-            error_kind: Some(kind),
-            error: Some(message.into()),
+            error_kind: None,
+            error: None,
             playlist_kind: None,
             stream_type: StreamType::Unknown,
+            variant_count: None,
+            media_sequence: None,
+            target_duration: None,
+            last_segment: None,
+            restarted: false,
+            segment_ttfb_ms: None,
+            throughput_bps: None,
+            throughput_ratio: None,
         }
     }
+
+    /// An unhealthy result with its reason.
+    pub fn failed(checked_at: DateTime<Utc>, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            error_kind: Some(kind),
+            error: Some(message.into()),
+            ..Self::unchecked(checked_at)
+        }
+    }
+
+    /// What the next check compares against to tell a frozen live playlist.
+    pub fn media_state(&self) -> Option<MediaState> {
+        Some(MediaState {
+            media_sequence: self.media_sequence?,
+            last_segment: self.last_segment.clone()?,
+            checked_at: self.checked_at,
+        })
+    }
+}
+
+/// A live media playlist's position as one check saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaState {
+    /// `#EXT-X-MEDIA-SEQUENCE`.
+    pub media_sequence: u64,
+    /// URI of the newest segment.
+    pub last_segment: String,
+    /// When that check ran.
+    pub checked_at: DateTime<Utc>,
+}
+
+impl MediaState {
+    /// Longest segment URI kept for the comparison.
+    pub const MAX_SEGMENT_CHARS: usize = 512;
+}
+
+/// Whether a stream is served, with flap damping: one failed check of a
+/// healthy stream makes it `pending` (still served, ranked after healthy
+/// ones); `health.failures_before_down` consecutive failures make it `down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// The latest check passed.
+    Healthy,
+    /// Served, but its latest check(s) failed.
+    Pending,
+    /// Not served.
+    Down,
+}
+
+impl HealthState {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Pending => "pending",
+            Self::Down => "down",
+        }
+    }
+
+    /// Parses a stored name; anything unknown is `down`.
+    pub fn from_stored(name: &str) -> Self {
+        match name {
+            "healthy" => Self::Healthy,
+            "pending" => Self::Pending,
+            _ => Self::Down,
+        }
+    }
+
+    /// The state after a check: `previous` is the stored state and its
+    /// count of consecutive failures (`None` for a new stream). Returns the
+    /// new state and count.
+    pub fn after_check(
+        previous: Option<(HealthState, u32)>,
+        healthy: bool,
+        failures_before_down: u32,
+    ) -> (Self, u32) {
+        if healthy {
+            return (Self::Healthy, 0);
+        }
+        match previous {
+            Some((Self::Healthy | Self::Pending, failures)) => {
+                let failures = failures + 1;
+                if failures >= failures_before_down.max(1) {
+                    (Self::Down, failures)
+                } else {
+                    (Self::Pending, failures)
+                }
+            }
+            Some((Self::Down, failures)) => (Self::Down, failures + 1),
+            None => (Self::Down, 1),
+        }
+    }
+}
+
+/// Weight of the newest sample in the smoothed response time.
+pub const EWMA_ALPHA: f64 = 0.3;
+
+/// The smoothed response time after a new sample (the sample itself when
+/// there is no history), so one slow sample does not reorder the list.
+pub fn ewma(previous: Option<f64>, sample_ms: f64) -> f64 {
+    match previous {
+        Some(previous) => EWMA_ALPHA * sample_ms + (1.0 - EWMA_ALPHA) * previous,
+        None => sample_ms,
+    }
+}
+
+/// The ranking score of `order=score`, 0–100, higher is better:
+///
+/// `100 × uptime × latency × throughput`, where `uptime` is the share of
+/// healthy checks in the last 24 h (1 for a stream with no history yet),
+/// `latency` = `1 / (1 + ewma_ms / 1000)` (1 at 0 ms, ½ at 1 s), and
+/// `throughput` = the segment probe's throughput ratio capped at 1 (1 when
+/// unknown). A down stream scores 0.
+pub fn score(
+    state: HealthState,
+    uptime_24h: Option<f64>,
+    ewma_ms: Option<f64>,
+    throughput_ratio: Option<f64>,
+) -> f64 {
+    if state == HealthState::Down {
+        return 0.0;
+    }
+    let uptime = uptime_24h.unwrap_or(1.0).clamp(0.0, 1.0);
+    let latency = 1.0 / (1.0 + ewma_ms.unwrap_or(0.0).max(0.0) / 1000.0);
+    let throughput = throughput_ratio.map_or(1.0, |ratio| ratio.clamp(0.0, 1.0));
+    100.0 * uptime * latency * throughput
 }
 
 /// What started an extraction run.
@@ -354,6 +524,54 @@ mod tests {
             assert_eq!(session.as_str().parse::<SessionType>(), Ok(session));
         }
         assert!("warmup".parse::<SessionType>().is_err());
+    }
+
+    #[test]
+    fn one_failure_makes_a_healthy_stream_pending_and_the_second_takes_it_down() {
+        let healthy = Some((HealthState::Healthy, 0));
+        let (state, failures) = HealthState::after_check(healthy, false, 2);
+        assert_eq!((state, failures), (HealthState::Pending, 1));
+        assert_eq!(
+            HealthState::after_check(Some((state, failures)), false, 2),
+            (HealthState::Down, 2)
+        );
+        assert_eq!(
+            HealthState::after_check(Some((state, failures)), true, 2),
+            (HealthState::Healthy, 0)
+        );
+        assert_eq!(
+            HealthState::after_check(healthy, false, 1),
+            (HealthState::Down, 1)
+        );
+        assert_eq!(
+            HealthState::after_check(None, false, 2),
+            (HealthState::Down, 1),
+            "new and failing: never served"
+        );
+        assert_eq!(HealthState::after_check(None, true, 2), (HealthState::Healthy, 0));
+        assert_eq!(
+            HealthState::after_check(Some((HealthState::Down, 5)), false, 2),
+            (HealthState::Down, 6)
+        );
+    }
+
+    #[test]
+    fn ewma_smooths_one_slow_sample() {
+        assert_eq!(ewma(None, 200.0), 200.0);
+        let smoothed = ewma(Some(100.0), 1100.0);
+        assert!((smoothed - 400.0).abs() < 1e-9, "{smoothed}");
+    }
+
+    #[test]
+    fn score_rewards_uptime_speed_and_throughput() {
+        let perfect = score(HealthState::Healthy, Some(1.0), Some(0.0), Some(2.0));
+        assert!((perfect - 100.0).abs() < 1e-9);
+        let slow = score(HealthState::Healthy, Some(1.0), Some(1000.0), None);
+        assert!((slow - 50.0).abs() < 1e-9);
+        let flaky = score(HealthState::Pending, Some(0.5), Some(0.0), Some(0.5));
+        assert!((flaky - 25.0).abs() < 1e-9);
+        assert_eq!(score(HealthState::Down, Some(1.0), Some(0.0), None), 0.0);
+        assert!(score(HealthState::Healthy, Some(0.99), Some(50.0), Some(1.0)) > slow);
     }
 
     #[test]

@@ -158,10 +158,15 @@ async fn streams_are_ranked_healthy_only_live_first_then_fastest() {
         "/live-slow.m3u8",
         Reply::playlist(MEDIA_LIVE).delay(Duration::from_millis(300)),
     );
-    origin.route("/master.m3u8", Reply::playlist(MASTER));
+    // The master's variants are live (the deep check reads one), so it
+    // ranks among the live broadcasts by its own response time.
+    origin.route(
+        "/master.m3u8",
+        Reply::playlist(MASTER).delay(Duration::from_millis(150)),
+    );
     origin.route(
         "/vod.m3u8",
-        Reply::playlist(MEDIA_VOD).delay(Duration::from_millis(150)),
+        Reply::playlist(MEDIA_VOD).delay(Duration::from_millis(50)),
     );
     origin.route("/dead.m3u8", Reply::status(404));
     let urls = [
@@ -179,14 +184,18 @@ async fn streams_are_ranked_healthy_only_live_first_then_fastest() {
     assert_eq!(status, 200);
     let served_urls = urls_of(&served);
     assert_eq!(
-        served_urls[..2],
-        [origin.url("/live-fast.m3u8"), origin.url("/live-slow.m3u8")],
+        served_urls[..3],
+        [
+            origin.url("/live-fast.m3u8"),
+            origin.url("/master.m3u8"),
+            origin.url("/live-slow.m3u8")
+        ],
         "live broadcasts first, fastest first"
     );
     assert_eq!(
-        served_urls[2..],
-        [origin.url("/master.m3u8"), origin.url("/vod.m3u8")],
-        "then the rest, fastest first"
+        served_urls[3..],
+        [origin.url("/vod.m3u8")],
+        "then the rest, even when faster"
     );
     assert_eq!(served["count"], 4);
     let first = &served["streams"][0];

@@ -2,6 +2,7 @@
 //! feature modules' handlers and DTOs. Handlers validate input, then ask the
 //! database or the extraction runner; they hold no state of their own.
 
+pub mod history;
 pub mod proxy;
 pub mod schedule;
 pub mod streams;
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/extractors", get(streams::list_extractors))
         .route("/extract", post(streams::extract))
         .route("/metrics", get(render_metrics))
+        .merge(history::routes())
         .merge(proxy::routes())
         .merge(schedule::routes())
         .fallback(not_found)

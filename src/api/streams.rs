@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use axum::http::HeaderMap;
 
 use super::{ApiError, ApiQuery, AppState, public_base};
+use crate::config::RankingOrder;
 use crate::config::is_valid_site_key;
 use crate::db::{StreamFilter, StreamRow};
-use crate::model::{RunTrigger, SessionType};
+use crate::model::{RunTrigger, SessionType, StreamType};
 use crate::proxy::token::{Kind, Signer};
 
 /// Largest `limit` a list accepts.
@@ -53,6 +54,16 @@ pub struct StreamDto {
     pub error: Option<String>,
     /// Ready-to-play signed URL of the stream through our HLS proxy.
     pub proxy_url: String,
+    /// `healthy`, `pending` (failed lately, still served) or `down`.
+    pub state: String,
+    /// The `order=score` value, 0–100 (see the README's ranking section).
+    pub score: f64,
+    /// Smoothed (EWMA) response time in ms.
+    pub ewma_response_ms: Option<f64>,
+    /// Variants of a master playlist.
+    pub variant_count: Option<i64>,
+    /// Measured segment throughput ÷ declared bandwidth.
+    pub throughput_ratio: Option<f64>,
 }
 
 impl StreamDto {
@@ -79,6 +90,12 @@ impl StreamDto {
             stream_type: row.stream_type,
             error_kind: row.error_kind,
             error: row.error,
+            state: row.health_state,
+            // Two decimals are all a ranking needs, and stable in JSON.
+            score: (row.score * 100.0).round() / 100.0,
+            ewma_response_ms: row.ewma_response_ms.map(|ms| ms.round()),
+            variant_count: row.variant_count,
+            throughput_ratio: row.throughput_ratio.map(|r| (r * 1000.0).round() / 1000.0),
         }
     }
 }
@@ -113,10 +130,12 @@ pub struct StreamsQuery {
     session: Option<String>,
     site_key: Option<String>,
     limit: Option<String>,
+    stream_type: Option<String>,
+    order: Option<String>,
 }
 
 impl StreamsQuery {
-    fn into_filter(self) -> Result<StreamFilter, ApiError> {
+    fn into_filter(self, default_order: RankingOrder) -> Result<StreamFilter, ApiError> {
         let session = match self.session.as_deref() {
             None | Some("") => None,
             Some(value) => Some(value.parse::<SessionType>().map_err(|_| {
@@ -150,10 +169,36 @@ impl StreamsQuery {
                     })?,
             ),
         };
+        let stream_type = match self.stream_type.as_deref() {
+            None | Some("") => None,
+            Some(value) => Some(
+                value
+                    .parse::<StreamType>()
+                    .map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "stream_type: {value:?} is not one of live, event, vod, unknown"
+                        ))
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        let order = match self.order.as_deref() {
+            None | Some("") => default_order,
+            Some("fastest") => RankingOrder::Fastest,
+            Some("score") => RankingOrder::Score,
+            Some(value) => {
+                return Err(ApiError::BadRequest(format!(
+                    "order: {value:?} is not one of fastest, score"
+                )));
+            }
+        };
         Ok(StreamFilter {
             session: session.map(|s| s.as_str().to_owned()),
             site_key,
             limit,
+            stream_type,
+            order,
         })
     }
 }
@@ -221,7 +266,7 @@ pub(super) async fn list_streams(
     if live {
         query.session = None;
     }
-    let mut filter = query.into_filter()?;
+    let mut filter = query.into_filter(state.config.ranking.default_order)?;
     if live {
         let calendar = state.schedule.calendar().await?;
         let now = state.schedule.now();

@@ -855,7 +855,10 @@ urn:example:seg
         assert_eq!(got, expected);
         // A known QUERYPARAM becomes a NAME/VALUE pair (the player's URL
         // has no such parameter); every other DEFINE line is kept.
-        assert!(out.contains("#EXT-X-DEFINE:NAME=\"token\",VALUE=\"t+1\"\n"), "{out}");
+        assert!(
+            out.contains("#EXT-X-DEFINE:NAME=\"token\",VALUE=\"t+1\"\n"),
+            "{out}"
+        );
         assert!(!out.contains("QUERYPARAM=\"token\""));
         for line in playlist
             .lines()

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use crate::config::SessionDurations;
@@ -265,8 +265,14 @@ fn sort_sessions(sessions: &mut [Session]) {
     });
 }
 
+/// Years a calendar may name; anything else is a broken document, and the
+/// bound keeps every date computation far from chrono's limits.
+const YEARS: std::ops::RangeInclusive<i32> = 1950..=9999;
+
 fn parse_date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|date| YEARS.contains(&date.year()))
 }
 
 /// `HH:MM:SSZ` (Ergast), also without the `Z` or with fractional seconds;
@@ -454,6 +460,11 @@ mod tests {
         ));
         let bad_round = RACE.replace(r#""round":"3""#, r#""round":"three""#);
         assert!(parse(doc(&bad_round).as_bytes(), &durations).is_err());
+        let far_future = RACE.replace("2026-04-05", "262143-12-31");
+        assert!(matches!(
+            parse(doc(&far_future).as_bytes(), &durations),
+            Err(CalendarError::Value { field: "date", .. })
+        ));
         let twice = format!("{RACE},{RACE}");
         assert!(matches!(
             parse(doc(&twice).as_bytes(), &durations),

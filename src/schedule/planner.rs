@@ -18,6 +18,10 @@ use crate::model::SessionType;
 use super::calendar::Calendar;
 use super::status::SessionTiming;
 
+/// Longest interval honoured (a year): longer ones are clamped, so adding one
+/// to a date can never overflow.
+pub const MAX_INTERVAL_SECS: u64 = 366 * 24 * 3600;
+
 /// What the planner needs from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
@@ -34,7 +38,7 @@ pub struct PollPolicy {
 impl PollPolicy {
     /// The policy `[extraction]` and `[schedule]` describe.
     pub fn from_config(config: &Config) -> Self {
-        let seconds = |s: u64| TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        let seconds = |s: u64| TimeDelta::seconds(s.min(MAX_INTERVAL_SECS) as i64);
         Self {
             use_calendar: config.schedule.enabled,
             interval: seconds(config.extraction.interval_secs),

@@ -67,6 +67,9 @@ impl Scheduler {
         loop {
             let calendar = Arc::clone(&self.calendar.borrow_and_update());
             let now = self.clock.now();
+            // A wall clock stepped back must not push the next run out by
+            // the size of the step.
+            history.last_run = history.last_run.map(|last| last.min(now));
             let decision = plan(now, &calendar, &self.policy, &history);
             if decision.at <= now {
                 history.last_run = Some(now);

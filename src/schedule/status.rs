@@ -103,13 +103,13 @@ impl SessionTiming {
             (Some(_), _) => SessionStatus::Past,
             (None, _) => {
                 // No time: upcoming until its (UTC) day is over, never live.
-                let day_over = (session.date + TimeDelta::days(1))
-                    .and_time(NaiveTime::MIN)
-                    .and_utc();
-                if now < day_over {
-                    SessionStatus::Upcoming
-                } else {
-                    SessionStatus::Past
+                let day_over = session
+                    .date
+                    .succ_opt()
+                    .map(|next_day| next_day.and_time(NaiveTime::MIN).and_utc());
+                match day_over {
+                    Some(over) if now >= over => SessionStatus::Past,
+                    _ => SessionStatus::Upcoming,
                 }
             }
         }

@@ -179,6 +179,8 @@ pub struct Recorded {
 #[derive(Default)]
 struct OriginState {
     routes: Mutex<HashMap<String, Reply>>,
+    /// Replies used once each, before `routes`, in order.
+    first_replies: Mutex<HashMap<String, std::collections::VecDeque<Reply>>>,
     requests: Mutex<Vec<Recorded>>,
     bytes_sent: AtomicU64,
 }
@@ -202,6 +204,14 @@ impl FakeOrigin {
         let router = axum::Router::new()
             .fallback(serve_origin)
             .with_state(Arc::clone(&state));
+        // Every origin serves the variants MASTER names, so a master playlist
+        // anywhere at its root passes the deep check; tests override them.
+        {
+            let mut routes = state.routes.lock().expect("routes lock");
+            for variant in ["/low/index.m3u8", "/mid/index.m3u8", "/high/index.m3u8"] {
+                routes.insert(variant.to_owned(), Reply::playlist(MEDIA_LIVE));
+            }
+        }
         let listener = TcpListener::bind((ip, 0)).await.expect("bind origin");
         let addr = listener.local_addr().expect("origin address");
         let (tx, rx) = oneshot::channel::<()>();
@@ -227,6 +237,18 @@ impl FakeOrigin {
             .lock()
             .expect("routes lock")
             .insert(path.to_owned(), reply);
+        self
+    }
+
+    /// Answers the next request for `path` with `once`, later ones as routed.
+    pub fn route_once(&self, path: &str, once: Reply) -> &Self {
+        self.state
+            .first_replies
+            .lock()
+            .expect("replies lock")
+            .entry(path.to_owned())
+            .or_default()
+            .push_back(once);
         self
     }
 
@@ -260,8 +282,14 @@ async fn serve_origin(State(state): State<Arc<OriginState>>, request: Request) -
         query: request.uri().query().map(str::to_owned),
         headers: request.headers().clone(),
     });
-    let reply = state.routes.lock().expect("routes lock").get(&path).cloned();
-    let Some(reply) = reply else {
+    let once = state
+        .first_replies
+        .lock()
+        .expect("replies lock")
+        .get_mut(&path)
+        .and_then(|queue| queue.pop_front());
+    let reply = once.or_else(|| state.routes.lock().expect("routes lock").get(&path).cloned());
+    let Some(reply) = reply.or_else(|| default_segment(&path)) else {
         return (StatusCode::NOT_FOUND, "no such path").into_response();
     };
     if !reply.delay.is_zero() {
@@ -350,6 +378,16 @@ async fn serve_origin(State(state): State<Arc<OriginState>>, request: Request) -
         }
     };
     builder.body(body).expect("valid fake response")
+}
+
+/// Size of the segment served for any unrouted `.ts`/`.m4s` path.
+pub const DEFAULT_SEGMENT_BYTES: usize = 188 * 100;
+
+/// Unrouted segment paths answer with a small MPEG-TS-sized body, so the
+/// playlists above are playable end to end unless a test says otherwise.
+fn default_segment(path: &str) -> Option<Reply> {
+    (path.ends_with(".ts") || path.ends_with(".m4s"))
+        .then(|| Reply::bytes(vec![0x47u8; DEFAULT_SEGMENT_BYTES]).header("content-type", "video/mp2t"))
 }
 
 fn parse_range(headers: &HeaderMap, len: usize) -> Option<(usize, usize)> {

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Real-Prometheus check of dashboards/: starts f1-stream against a local HLS
+# origin and a real Prometheus (Debian's package) on 127.0.0.1, generates
+# traffic, then queries every dashboard panel expression and every alert
+# expression through Prometheus's HTTP API. Also `promtool check metrics` on
+# /metrics and `promtool check rules` / `check config` on dashboards/.
+# Loopback only, bounded in time, stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+helper=.ci/prometheus_check.py
+
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing prometheus (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 300 apt-get update -qq
+  # The package's postinst may try to start a service; without an init
+  # system that is refused, which is fine: we start our own below.
+  timeout 300 apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+echo "== promtool check rules / config"
+promtool check rules dashboards/alerts.yml
+promtool check config dashboards/prometheus.yml
+
+echo "== cargo build (debug binary)"
+cargo build --locked --quiet --bin f1-stream
+bin=${CARGO_TARGET_DIR:-target}/debug/f1-stream
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "$status" -ne 0 ]; then
+    for log in "$tmp"/*.log; do
+      [ -f "$log" ] && { echo "--- $(basename "$log") (last 40 lines)"; tail -n 40 "$log"; }
+    done
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+
+# A tiny HLS origin: a master, a live media playlist with segments, a
+# non-HLS file; missing paths answer 404.
+origin_port=$(python3 $helper free-port)
+mkdir -p "$tmp/www"
+printf '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1500000,RESOLUTION=1280x720\nmedia.m3u8\n' >"$tmp/www/master.m3u8"
+printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:6.0,\nseg1.ts\n#EXTINF:6.0,\nseg2.ts\n' >"$tmp/www/media.m3u8"
+head -c 188000 /dev/zero | tr '\0' 'G' >"$tmp/www/seg1.ts"
+cp "$tmp/www/seg1.ts" "$tmp/www/seg2.ts"
+echo "this is not a playlist" >"$tmp/www/notes.m3u8"
+python3 $helper origin "$tmp/www" "$origin_port" >"$tmp/origin.log" 2>&1 &
+pids+=($!)
+origin="http://127.0.0.1:$origin_port"
+
+service_port=$(python3 $helper free-port)
+service="http://127.0.0.1:$service_port"
+cat >"$tmp/config.toml" <<EOF
+[server]
+listen = "127.0.0.1:$service_port"
+
+[database]
+url = "sqlite://$tmp/f1-stream.db"
+
+[network]
+allow_private_networks = true
+
+[extraction]
+run_on_startup = true
+extractor_timeout_secs = 5
+
+[health]
+timeout_secs = 5
+
+[schedule]
+enabled = false
+
+[[extractors]]
+site_key = "local"
+site_name = "Local origin"
+kind = "static"
+streams = [
+  { url = "$origin/master.m3u8", title = "Master", quality = "720p", session = "race" },
+  { url = "$origin/media.m3u8", title = "Media", session = "race" },
+  { url = "$origin/missing.m3u8", title = "Missing" },
+  { url = "$origin/notes.m3u8", title = "Not HLS" },
+]
+
+[[extractors]]
+site_key = "broken"
+site_name = "Broken list"
+kind = "m3u"
+url = "$origin/missing-list.m3u"
+EOF
+
+for _ in $(seq 50); do
+  curl -fsS --max-time 1 -o /dev/null "$origin/master.m3u8" 2>/dev/null && break
+  sleep 0.1
+done
+
+# Signed proxy paths (sign opens the database, so before the service runs).
+proxy_path=$(timeout 30 "$bin" --config "$tmp/config.toml" sign "$origin/media.m3u8")
+bad_path=$(timeout 30 "$bin" --config "$tmp/config.toml" sign "$origin/gone.m3u8")
+
+echo "== starting f1-stream on $service"
+RUST_LOG=info "$bin" --config "$tmp/config.toml" serve >"$tmp/service.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -fsS --max-time 1 -o /dev/null "$service/health" 2>/dev/null && break
+  sleep 0.2
+done
+curl -fsS --max-time 5 -o /dev/null "$service/health"
+
+prom_port=$(python3 $helper free-port)
+prom="http://127.0.0.1:$prom_port"
+python3 $helper prom-config dashboards/prometheus.yml "$tmp/prometheus.yml" "127.0.0.1:$service_port"
+cp dashboards/alerts.yml "$tmp/alerts.yml"
+echo "== starting Prometheus $(prometheus --version 2>&1 | head -n1 | awk '{print $3}') on $prom"
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" --storage.tsdb.retention.time=1h \
+  >"$tmp/prometheus.log" 2>&1 &
+pids+=($!)
+timeout 60 python3 $helper wait-up "$prom" 45
+
+echo "== traffic: POST /extract, proxy, relay"
+curl -fsS --max-time 30 -X POST "$service/extract"
+echo
+timeout 60 python3 $helper traffic "$service" "$proxy_path" "$bad_path"
+timeout 60 python3 $helper wait-data "$prom" 30
+
+echo "== querying Prometheus with every panel and alert expression"
+queries=0
+timeout 120 python3 $helper check "$prom" dashboards/f1-stream.json dashboards/alerts.yml || queries=$?
+
+echo "== promtool check metrics"
+lint=0
+curl -fsS --max-time 10 "$service/metrics" >"$tmp/metrics.txt"
+promtool check metrics <"$tmp/metrics.txt" || lint=$?
+echo "/metrics: $(grep -c '^f1stream_' "$tmp/metrics.txt") f1stream samples, promtool exit $lint"
+
+if [ "$queries" -ne 0 ] || [ "$lint" -ne 0 ]; then
+  echo "prometheus check FAILED (queries exit $queries, promtool check metrics exit $lint)"
+  exit 1
+fi
+echo "prometheus check passed in $((SECONDS - started))s"

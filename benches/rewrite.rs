@@ -1,0 +1,54 @@
+//! Criterion bench of the playlist rewriter alone (issue 8: at least
+//! 200 MB/s of input on a 5,000-segment media playlist).
+//!
+//! Run with `cargo bench --bench rewrite`; throughput is reported in MB/s
+//! (decimal) of *input* playlist bytes.
+
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+mod support;
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use f1_stream::proxy::rewrite::{RewriteContext, rewrite};
+use f1_stream::proxy::token::Signer;
+use url::Url;
+
+/// Segments in the benchmarked playlists (the issue's size).
+const SEGMENTS: usize = 5_000;
+
+fn bench_rewrite(c: &mut Criterion) {
+    let base = Url::parse("https://cdn.example.com/live/f1/index.m3u8?token=abc123").expect("valid base URL");
+    let signer = Signer::new(b"bench signing key, 32 bytes long!");
+    let mut group = c.benchmark_group("rewrite");
+    let inputs = [
+        ("media_5000_relative", support::media_playlist(SEGMENTS), None),
+        (
+            "media_5000_relative_src",
+            support::media_playlist(SEGMENTS),
+            Some("f1tv"),
+        ),
+        (
+            "media_5000_absolute",
+            support::media_playlist_absolute(SEGMENTS),
+            None,
+        ),
+    ];
+    for (name, playlist, src) in &inputs {
+        let ctx = RewriteContext {
+            base: &base,
+            public_base: "http://192.168.1.20:8080",
+            src: *src,
+            signer: &signer,
+        };
+        group.throughput(Throughput::BytesDecimal(playlist.len() as u64));
+        group.bench_function(*name, |b| {
+            b.iter(|| rewrite(black_box(playlist), black_box(&ctx)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_rewrite);
+criterion_main!(benches);

@@ -1,0 +1,780 @@
+//! Health history over HTTP (issue 5, SPEC §7.2–7.3): one stream with its
+//! uptime, its raw checks and state changes, an extractor's uptime series for
+//! charts, and the stored runs. Every list is newest first behind an opaque
+//! cursor; times accept RFC 3339 or unix seconds.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::streams::StreamDto;
+use super::{ApiError, ApiQuery, AppState, public_base};
+use crate::db::{CheckRow, EventRow, ExtractorRunRow, Position, RunRow, Step, Tally, TimeRange};
+use crate::model::format_timestamp;
+
+/// `limit` when none is given.
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+/// Largest `limit` a history list accepts.
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+/// Most buckets one uptime series may have.
+pub const MAX_SERIES_POINTS: i64 = 10_000;
+/// Span of an uptime series without `from`, per step.
+const DEFAULT_SERIES_SPAN_HOURLY: TimeDelta = TimeDelta::hours(24);
+const DEFAULT_SERIES_SPAN_DAILY: TimeDelta = TimeDelta::days(30);
+
+/// The history routes, merged into the API router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/streams/{id}", get(stream_detail))
+        .route("/streams/{id}/history", get(stream_history))
+        .route("/streams/{id}/events", get(stream_events))
+        .route("/extractors/{site_key}/uptime", get(extractor_uptime))
+        .route("/runs", get(list_runs))
+        .route("/runs/{id}", get(run_detail))
+}
+
+/// One stored health check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckDto {
+    /// Row id.
+    pub id: i64,
+    /// The run it belongs to.
+    pub run_id: Option<i64>,
+    /// When the check started.
+    pub checked_at: String,
+    /// Healthy.
+    pub is_live: bool,
+    /// Request start to body read, ms.
+    pub response_time_ms: Option<i64>,
+    /// Request start to response head, ms.
+    pub ttfb_ms: Option<i64>,
+    /// Final HTTP status.
+    pub http_status: Option<i64>,
+    /// Highest declared bitrate (bits/s).
+    pub bitrate: i64,
+    /// Why it failed.
+    pub error_kind: Option<String>,
+    /// Failure message.
+    pub error: Option<String>,
+    /// `master` or `media`.
+    pub playlist_kind: Option<String>,
+    /// `live`, `event`, `vod` or `unknown`.
+    pub stream_type: String,
+}
+
+impl From<CheckRow> for CheckDto {
+    fn from(row: CheckRow) -> Self {
+        Self {
+            id: row.id,
+            run_id: row.run_id,
+            checked_at: row.checked_at,
+            is_live: row.is_live,
+            response_time_ms: row.response_time_ms,
+            ttfb_ms: row.ttfb_ms,
+            http_status: row.http_status,
+            bitrate: row.bitrate,
+            error_kind: row.error_kind,
+            error: row.error,
+            playlist_kind: row.playlist_kind,
+            stream_type: row.stream_type,
+        }
+    }
+}
+
+/// One state change of a stream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventDto {
+    /// Row id.
+    pub id: i64,
+    /// `appeared`, `went_down`, `recovered` or `inactive`.
+    pub kind: String,
+    /// When it happened.
+    pub at: String,
+    /// The run that saw it.
+    pub run_id: Option<i64>,
+    /// The check that caused it (`None` for `inactive`; may be pruned since).
+    pub check_id: Option<i64>,
+    /// Health after the change.
+    pub is_live: bool,
+    /// Error kind of the causing check.
+    pub error_kind: Option<String>,
+    /// Error message of the causing check.
+    pub error: Option<String>,
+}
+
+impl From<EventRow> for EventDto {
+    fn from(row: EventRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            at: row.at,
+            run_id: row.run_id,
+            check_id: row.check_id,
+            is_live: row.is_live,
+            error_kind: row.error_kind,
+            error: row.error,
+        }
+    }
+}
+
+/// Uptime and latency of a stream over one window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UptimeDto {
+    /// Window start (inclusive).
+    pub from: String,
+    /// Window end (exclusive): now.
+    pub to: String,
+    /// Checks in the window.
+    pub checks: i64,
+    /// Healthy checks.
+    pub healthy: i64,
+    /// `healthy / checks`, `null` without checks.
+    pub uptime: Option<f64>,
+    /// Mean response time of the checks that got a response, ms.
+    pub mean_response_ms: Option<f64>,
+    /// Fastest response, ms.
+    pub min_response_ms: Option<i64>,
+    /// Slowest response, ms.
+    pub max_response_ms: Option<i64>,
+}
+
+impl UptimeDto {
+    fn new(from: DateTime<Utc>, to: DateTime<Utc>, tally: Tally) -> Self {
+        Self {
+            from: format_timestamp(from),
+            to: format_timestamp(to),
+            checks: tally.checks,
+            healthy: tally.healthy,
+            uptime: tally.uptime(),
+            mean_response_ms: tally.mean_response_ms(),
+            min_response_ms: tally.response_ms_min,
+            max_response_ms: tally.response_ms_max,
+        }
+    }
+}
+
+/// The uptime windows of `GET /streams/{id}`, all ending now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UptimeWindows {
+    /// The last hour.
+    #[serde(rename = "1h")]
+    pub hour: UptimeDto,
+    /// The last 24 hours.
+    #[serde(rename = "24h")]
+    pub day: UptimeDto,
+    /// The last 7 days.
+    #[serde(rename = "7d")]
+    pub week: UptimeDto,
+    /// The last 30 days.
+    #[serde(rename = "30d")]
+    pub month: UptimeDto,
+}
+
+/// `GET /streams/{id}`: the stream object plus its history summary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamDetail {
+    /// The stream, as in `/streams`.
+    #[serde(flatten)]
+    pub stream: StreamDto,
+    /// Reported by its extractor's latest run.
+    pub active: bool,
+    /// When it was first reported.
+    pub first_seen: String,
+    /// Its newest stored check (`null` when none is kept).
+    pub latest_check: Option<CheckDto>,
+    /// Uptime and latency over 1 h, 24 h, 7 d and 30 d.
+    pub uptime: UptimeWindows,
+}
+
+/// `GET /streams/{id}/history`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryPage {
+    /// The stream.
+    pub stream_id: i64,
+    /// Its checks, newest first.
+    pub checks: Vec<CheckDto>,
+    /// Their number.
+    pub count: usize,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /streams/{id}/events`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventsPage {
+    /// The stream.
+    pub stream_id: i64,
+    /// Its state changes, newest first.
+    pub events: Vec<EventDto>,
+    /// Their number.
+    pub count: usize,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One bucket of an uptime series.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeriesPoint {
+    /// Bucket start.
+    pub ts: String,
+    /// Checks in the bucket.
+    pub checks: i64,
+    /// Healthy checks.
+    pub healthy: i64,
+    /// `healthy / checks`, `null` without checks.
+    pub uptime: Option<f64>,
+    /// Mean response time, ms.
+    pub mean_ms: Option<f64>,
+}
+
+impl SeriesPoint {
+    fn new(ts: String, tally: Tally) -> Self {
+        Self {
+            ts,
+            checks: tally.checks,
+            healthy: tally.healthy,
+            uptime: tally.uptime(),
+            mean_ms: tally.mean_response_ms(),
+        }
+    }
+}
+
+/// `GET /extractors/{site_key}/uptime`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UptimeSeries {
+    /// The extractor.
+    pub site_key: String,
+    /// `1h` or `1d`.
+    pub step: String,
+    /// Start of the first bucket.
+    pub from: String,
+    /// The requested end.
+    pub to: String,
+    /// Every bucket from `from` to `to`, oldest first (empty ones too).
+    pub series: Vec<SeriesPoint>,
+    /// All buckets together.
+    pub total: SeriesPoint,
+}
+
+/// One extractor's part of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExtractorRunDto {
+    /// The extractor.
+    pub site_key: String,
+    /// Streams it reported.
+    pub stream_count: i64,
+    /// ...of which healthy.
+    pub live_count: i64,
+    /// Its own duration (not the checks), ms.
+    pub duration_ms: i64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+impl From<ExtractorRunRow> for ExtractorRunDto {
+    fn from(row: ExtractorRunRow) -> Self {
+        Self {
+            site_key: row.site_key,
+            stream_count: row.stream_count,
+            live_count: row.live_count,
+            duration_ms: row.duration_ms,
+            error: row.error,
+        }
+    }
+}
+
+/// One extraction run with its per-extractor outcomes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunDto {
+    /// Run id.
+    pub id: i64,
+    /// `startup`, `schedule`, `manual` or `cli`.
+    pub trigger: String,
+    /// Start.
+    pub started_at: String,
+    /// End of the checks.
+    pub finished_at: String,
+    /// Streams found.
+    pub stream_count: i64,
+    /// Healthy streams.
+    pub live_count: i64,
+    /// Each extractor that ran, by site_key.
+    pub extractors: Vec<ExtractorRunDto>,
+}
+
+impl RunDto {
+    fn new(row: RunRow, extractors: Vec<ExtractorRunDto>) -> Self {
+        Self {
+            id: row.id,
+            trigger: row.trigger,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            stream_count: row.stream_count,
+            live_count: row.live_count,
+            extractors,
+        }
+    }
+}
+
+/// `GET /runs`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunsPage {
+    /// Runs, newest first.
+    pub runs: Vec<RunDto>,
+    /// Their number.
+    pub count: usize,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Raw query of the paginated stream lists; parsed by hand so errors name
+/// the parameter.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Raw query of `GET /extractors/{site_key}/uptime`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SeriesQuery {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+/// Raw query of `GET /runs`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RunsQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Parses a time parameter: RFC 3339 (any offset) or unix seconds.
+pub fn parse_time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = if value.bytes().all(|b| b.is_ascii_digit()) || value.starts_with('-') {
+        value
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+    } else {
+        DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|at| at.with_timezone(&Utc))
+    };
+    parsed
+        // Stored timestamps have four-digit years; beyond them text order breaks.
+        .filter(|at| (0..=9999).contains(&chrono::Datelike::year(at)))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}: {value:?} is not an RFC 3339 time or unix seconds"
+            ))
+        })
+}
+
+fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, ApiError> {
+    let range = TimeRange {
+        from: parse_time("from", from)?,
+        to: parse_time("to", to)?,
+    };
+    if let (Some(from), Some(to)) = (range.from, range.to)
+        && from >= to
+    {
+        return Err(ApiError::BadRequest("from: must be before to".to_owned()));
+    }
+    Ok(range)
+}
+
+fn parse_limit(value: Option<&str>) -> Result<u32, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_PAGE_LIMIT),
+        Some(value) => value
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit: {value:?} is not an integer from 1 to {MAX_PAGE_LIMIT}"
+                ))
+            }),
+    }
+}
+
+fn parse_id(what: &str, path: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(raw) = path.map_err(|e| ApiError::BadRequest(format!("{what}: {}", e.body_text())))?;
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("{what}: {raw:?} is not a positive integer id")))
+}
+
+/// Cursors are base64url of `tag|fields`, so one endpoint's cursor is not
+/// mistaken for another's; clients treat them as opaque.
+fn encode_cursor(tag: &str, fields: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{tag}|{fields}"))
+}
+
+fn decode_cursor(tag: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::BadRequest(format!("cursor: {value:?} is not a cursor of this list"));
+    let bytes = URL_SAFE_NO_PAD
+        .decode(value.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    text.strip_prefix(tag)
+        .and_then(|rest| rest.strip_prefix('|'))
+        .map(|fields| Some(fields.to_owned()))
+        .ok_or_else(bad)
+}
+
+fn encode_position(tag: &str, position: &Position) -> String {
+    encode_cursor(tag, &format!("{}|{}", position.at, position.id))
+}
+
+fn decode_position(tag: &str, value: Option<&str>) -> Result<Option<Position>, ApiError> {
+    let Some(fields) = decode_cursor(tag, value)? else {
+        return Ok(None);
+    };
+    fields
+        .split_once('|')
+        .and_then(|(at, id)| {
+            Some(Position {
+                at: at.to_owned(),
+                id: id.parse().ok()?,
+            })
+        })
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest("cursor: not a cursor of this list".to_owned()))
+}
+
+/// Splits a fetched `limit + 1` rows into the page and whether more follow.
+fn take_page<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    (rows, more)
+}
+
+async fn require_stream(state: &AppState, id: i64) -> Result<(), ApiError> {
+    match state.db.stream_detail(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound(format!("no stream with id {id}"))),
+    }
+}
+
+async fn stream_detail(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<StreamDetail>, ApiError> {
+    let id = parse_id("id", path)?;
+    let detail = state
+        .db
+        .stream_detail(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stream with id {id}")))?;
+    let latest_check = state.db.latest_check(id).await?.map(CheckDto::from);
+    let now = Utc::now();
+    let spans = [
+        TimeDelta::hours(1),
+        TimeDelta::hours(24),
+        TimeDelta::days(7),
+        TimeDelta::days(30),
+    ];
+    let windows = spans.map(|span| (now - span, now));
+    let tallies = state.db.stream_tallies(id, &windows).await?;
+    let window = |i: usize| UptimeDto::new(windows[i].0, now, tallies.get(i).copied().unwrap_or_default());
+    let base = public_base(&state.config.server, &headers);
+    Ok(Json(StreamDetail {
+        stream: StreamDto::new(detail.stream, &state.proxy.signer, &base),
+        active: detail.active,
+        first_seen: detail.first_seen,
+        latest_check,
+        uptime: UptimeWindows {
+            hour: window(0),
+            day: window(1),
+            week: window(2),
+            month: window(3),
+        },
+    }))
+}
+
+async fn stream_history(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    const TAG: &str = "h";
+    let id = parse_id("id", path)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = decode_position(TAG, query.cursor.as_deref())?;
+    require_stream(&state, id).await?;
+    let rows = state
+        .db
+        .stream_checks(id, range, after.as_ref(), limit + 1)
+        .await?;
+    let (rows, more) = take_page(rows, limit);
+    let next_cursor = rows.last().filter(|_| more).map(|last| {
+        encode_position(
+            TAG,
+            &Position {
+                at: last.checked_at.clone(),
+                id: last.id,
+            },
+        )
+    });
+    let checks: Vec<CheckDto> = rows.into_iter().map(CheckDto::from).collect();
+    Ok(Json(HistoryPage {
+        stream_id: id,
+        count: checks.len(),
+        checks,
+        next_cursor,
+    }))
+}
+
+async fn stream_events(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<EventsPage>, ApiError> {
+    const TAG: &str = "e";
+    let id = parse_id("id", path)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = decode_position(TAG, query.cursor.as_deref())?;
+    require_stream(&state, id).await?;
+    let rows = state
+        .db
+        .stream_events(id, range, after.as_ref(), limit + 1)
+        .await?;
+    let (rows, more) = take_page(rows, limit);
+    let next_cursor = rows.last().filter(|_| more).map(|last| {
+        encode_position(
+            TAG,
+            &Position {
+                at: last.at.clone(),
+                id: last.id,
+            },
+        )
+    });
+    let events: Vec<EventDto> = rows.into_iter().map(EventDto::from).collect();
+    Ok(Json(EventsPage {
+        stream_id: id,
+        count: events.len(),
+        events,
+        next_cursor,
+    }))
+}
+
+async fn extractor_uptime(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiQuery(query): ApiQuery<SeriesQuery>,
+) -> Result<Json<UptimeSeries>, ApiError> {
+    let Path(site_key) = path.map_err(|e| ApiError::BadRequest(format!("site_key: {}", e.body_text())))?;
+    let step = match query.step.as_deref().map(str::trim) {
+        None | Some("") | Some("1h") => Step::Hour,
+        Some("1d") => Step::Day,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "step: {other:?} is not one of 1h, 1d"
+            )));
+        }
+    };
+    let to = parse_time("to", query.to.as_deref())?.unwrap_or_else(Utc::now);
+    let from = match parse_time("from", query.from.as_deref())? {
+        Some(from) => from,
+        None => {
+            to - match step {
+                Step::Hour => DEFAULT_SERIES_SPAN_HOURLY,
+                Step::Day => DEFAULT_SERIES_SPAN_DAILY,
+            }
+        }
+    };
+    if from >= to {
+        return Err(ApiError::BadRequest("from: must be before to".to_owned()));
+    }
+    let first = step.floor(from);
+    let (span, width) = (
+        (to - first).num_milliseconds(),
+        step.duration().num_milliseconds(),
+    );
+    let buckets = (span + width - 1) / width;
+    if buckets > MAX_SERIES_POINTS {
+        return Err(ApiError::BadRequest(format!(
+            "step: {buckets} buckets of {} from {} to {}; at most {MAX_SERIES_POINTS} (use a longer step or a shorter range)",
+            step.as_str(),
+            format_timestamp(first),
+            format_timestamp(to)
+        )));
+    }
+    if !state.db.extractor_exists(&site_key).await? {
+        return Err(ApiError::NotFound(format!(
+            "no extractor with site_key {site_key:?}"
+        )));
+    }
+    let rows = state.db.extractor_series(&site_key, from, to, step).await?;
+    let mut rows = rows.into_iter().peekable();
+    let mut series = Vec::with_capacity(buckets.max(0) as usize);
+    let mut total = Tally::default();
+    let mut ts = first;
+    while ts < to {
+        let key = format_timestamp(ts);
+        let tally = match rows.peek() {
+            Some(row) if row.ts == key => rows.next().map(|row| row.tally).unwrap_or_default(),
+            _ => Tally::default(),
+        };
+        total += tally;
+        series.push(SeriesPoint::new(key, tally));
+        ts += step.duration();
+    }
+    Ok(Json(UptimeSeries {
+        site_key,
+        step: step.as_str().to_owned(),
+        from: format_timestamp(first),
+        to: format_timestamp(to),
+        series,
+        total: SeriesPoint::new(format_timestamp(first), total),
+    }))
+}
+
+async fn list_runs(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<RunsQuery>,
+) -> Result<Json<RunsPage>, ApiError> {
+    const TAG: &str = "r";
+    let limit = parse_limit(query.limit.as_deref())?;
+    let before = match decode_cursor(TAG, query.cursor.as_deref())? {
+        None => None,
+        Some(fields) => Some(
+            fields
+                .parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("cursor: not a cursor of this list".to_owned()))?,
+        ),
+    };
+    let rows = state.db.runs_page(before, limit + 1).await?;
+    let (rows, more) = take_page(rows, limit);
+    let next_cursor = rows
+        .last()
+        .filter(|_| more)
+        .map(|last| encode_cursor(TAG, &last.id.to_string()));
+    let mut outcomes = match (rows.last(), rows.first()) {
+        (Some(oldest), Some(newest)) => state.db.extractor_runs_between(oldest.id, newest.id).await?,
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .peekable();
+    // Both lists are ordered by run id, newest first: one merge pass.
+    let runs: Vec<RunDto> = rows
+        .into_iter()
+        .map(|row| {
+            let mut extractors = Vec::new();
+            while let Some(outcome) = outcomes.next_if(|o| o.run_id >= row.id) {
+                if outcome.run_id == row.id {
+                    extractors.push(ExtractorRunDto::from(outcome));
+                }
+            }
+            RunDto::new(row, extractors)
+        })
+        .collect();
+    Ok(Json(RunsPage {
+        count: runs.len(),
+        runs,
+        next_cursor,
+    }))
+}
+
+async fn run_detail(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<RunDto>, ApiError> {
+    let id = parse_id("id", path)?;
+    let row = state
+        .db
+        .run_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no run with id {id}")))?;
+    let extractors = state
+        .db
+        .extractor_runs_between(id, id)
+        .await?
+        .into_iter()
+        .map(ExtractorRunDto::from)
+        .collect();
+    Ok(Json(RunDto::new(row, extractors)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad_request(result: Result<impl std::fmt::Debug, ApiError>) -> String {
+        match result {
+            Err(ApiError::BadRequest(message)) => message,
+            other => panic!("expected a bad request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn times_parse_from_rfc3339_and_unix_seconds() {
+        let expected = DateTime::from_timestamp(1_772_946_000, 0);
+        assert_eq!(parse_time("from", Some("1772946000")).ok().flatten(), expected);
+        assert_eq!(
+            parse_time("from", Some("2026-03-08T05:00:00Z")).ok().flatten(),
+            expected
+        );
+        assert_eq!(
+            parse_time("from", Some("2026-03-08T06:00:00+01:00"))
+                .ok()
+                .flatten(),
+            expected
+        );
+        assert_eq!(parse_time("from", Some("")).ok().flatten(), None);
+        assert_eq!(parse_time("from", None).ok().flatten(), None);
+    }
+
+    #[test]
+    fn bad_times_name_their_parameter() {
+        assert!(bad_request(parse_time("to", Some("yesterday"))).starts_with("to: "));
+        assert!(bad_request(parse_time("from", Some("2026-13-01T00:00:00Z"))).starts_with("from: "));
+        assert!(bad_request(parse_time("from", Some("99999999999999999"))).starts_with("from: "));
+        assert!(bad_request(parse_range(Some("20"), Some("10"))).starts_with("from: "));
+    }
+
+    #[test]
+    fn limits_default_and_stay_in_bounds() {
+        assert_eq!(parse_limit(None).ok(), Some(DEFAULT_PAGE_LIMIT));
+        assert_eq!(parse_limit(Some("1000")).ok(), Some(1000));
+        for bad in ["0", "1001", "-1", "ten"] {
+            assert!(bad_request(parse_limit(Some(bad))).starts_with("limit: "));
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_one_list() {
+        let position = Position {
+            at: "2026-03-08T05:00:00.000Z".to_owned(),
+            id: 42,
+        };
+        let cursor = encode_position("h", &position);
+        assert_eq!(decode_position("h", Some(&cursor)).ok().flatten(), Some(position));
+        assert!(bad_request(decode_position("e", Some(&cursor))).starts_with("cursor: "));
+        assert!(bad_request(decode_position("h", Some("!!"))).starts_with("cursor: "));
+        assert!(bad_request(decode_position("h", Some(&encode_cursor("h", "x")))).starts_with("cursor: "));
+    }
+}
