@@ -1,5 +1,5 @@
 //! The command line (SPEC §3): `serve`, `extract`, `check`, `sign`,
-//! `schedule`, `history`.
+//! `schedule`, `history`, `openapi`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,19 +70,26 @@ pub enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (as served at `/openapi.json`).
+    Openapi,
 }
 
 impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let config = Config::load(self.config.as_deref())?;
+        // `openapi` depends on the code only, so it loads no configuration.
+        let config = || Config::load(self.config.as_deref());
         match self.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
-            Command::Extract => extract(config).await,
-            Command::Check { url, src } => check(config, &url, src.as_deref()).await,
-            Command::Sign { url, src } => sign(config, &url, src.as_deref()).await,
-            Command::Schedule { refresh } => schedule(config, refresh).await,
-            Command::History { stream_id, limit } => history(config, stream_id, limit).await,
+            Command::Serve => serve(config()?).await,
+            Command::Extract => extract(config()?).await,
+            Command::Check { url, src } => check(config()?, &url, src.as_deref()).await,
+            Command::Sign { url, src } => sign(config()?, &url, src.as_deref()).await,
+            Command::Schedule { refresh } => schedule(config()?, refresh).await,
+            Command::History { stream_id, limit } => history(config()?, stream_id, limit).await,
+            Command::Openapi => {
+                println!("{}", crate::api::openapi::openapi_json()?);
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
 }

@@ -873,4 +873,15 @@ mod tests {
     fn defaults_validate() {
         Config::default().validate().expect("defaults are valid");
     }
+
+    #[test]
+    fn max_size_mb_beyond_what_sqlite_can_count_fails_naming_the_key() {
+        let limit = defaults::DATABASE_MAX_SIZE_MB_LIMIT;
+        let err = Config::from_toml_str(&format!("[database]\nmax_size_mb = {}\n", limit + 1))
+            .expect_err("too big");
+        assert!(err.to_string().contains("`database.max_size_mb`"), "{err}");
+        let config =
+            Config::from_toml_str(&format!("[database]\nmax_size_mb = {limit}\n")).expect("at the limit");
+        assert_eq!(config.database.max_size_mb, limit);
+    }
 }

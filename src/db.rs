@@ -495,6 +495,20 @@ impl Database {
                 .into_iter()
                 .collect();
         let mut reported: HashSet<i64> = HashSet::new();
+        // Check ids are assigned here, as SQLite would (the largest plus
+        // one; this transaction holds the write lock), so checks can be
+        // inserted many per statement and their events still name them.
+        let mut next_check_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM health_checks")
+            .fetch_one(&mut *tx)
+            .await?;
+        let check_times: Vec<String> = run
+            .extractors
+            .iter()
+            .flat_map(|outcome| &outcome.streams)
+            .map(|stream| format_timestamp(stream.health.checked_at))
+            .collect();
+        let mut check_times = check_times.iter();
+        let mut events = Vec::new();
 
         let seen_at = format_timestamp(run.finished_at);
         for outcome in &run.extractors {
@@ -512,114 +526,42 @@ impl Database {
             .execute(&mut *tx)
             .await?;
 
-            for stream in &outcome.streams {
-                let health = &stream.health;
-                let checked_at = format_timestamp(health.checked_at);
-                let previous =
-                    history::previous_state(&mut tx, &outcome.site_key, &stream.candidate.url).await?;
-                let stream_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO streams (site_key, url, title, quality, session, first_seen, last_seen,
-                         active, is_live, response_time_ms, ttfb_ms, http_status, bitrate,
-                         playlist_kind, stream_type, checked_at, error_kind, error,
-                         health_state, consecutive_failures, ewma_response_ms, score, variant_count,
-                         media_sequence, target_duration, last_segment, segment_ttfb_ms,
-                         throughput_bps, throughput_ratio)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
-                     ON CONFLICT (site_key, url) DO UPDATE SET
-                         title = excluded.title, quality = excluded.quality,
-                         session = excluded.session, last_seen = excluded.last_seen, active = 1,
-                         is_live = excluded.is_live, response_time_ms = excluded.response_time_ms,
-                         ttfb_ms = excluded.ttfb_ms, http_status = excluded.http_status,
-                         bitrate = excluded.bitrate, playlist_kind = excluded.playlist_kind,
-                         stream_type = excluded.stream_type, checked_at = excluded.checked_at,
-                         error_kind = excluded.error_kind, error = excluded.error,
-                         health_state = excluded.health_state,
-                         consecutive_failures = excluded.consecutive_failures,
-                         ewma_response_ms = excluded.ewma_response_ms, score = excluded.score,
-                         variant_count = excluded.variant_count,
-                         media_sequence = excluded.media_sequence,
-                         target_duration = excluded.target_duration,
-                         last_segment = excluded.last_segment,
-                         segment_ttfb_ms = excluded.segment_ttfb_ms,
-                         throughput_bps = excluded.throughput_bps,
-                         throughput_ratio = excluded.throughput_ratio
-                     RETURNING id",
-                )
-                .bind(&outcome.site_key)
-                .bind(&stream.candidate.url)
-                .bind(&stream.candidate.title)
-                .bind(&stream.candidate.quality)
-                .bind(stream.candidate.session.map(|s| s.as_str()))
-                .bind(&seen_at)
-                .bind(health.is_live)
-                .bind(health.response_time_ms.map(|v| v as i64))
-                .bind(health.ttfb_ms.map(|v| v as i64))
-                .bind(health.http_status.map(i64::from))
-                .bind(health.bitrate as i64)
-                .bind(health.playlist_kind.map(|k| k.as_str()))
-                .bind(health.stream_type.as_str())
-                .bind(&checked_at)
-                .bind(health.error_kind.map(|k| k.as_str()))
-                .bind(&health.error)
-                .bind(stream.verdict.state.as_str())
-                .bind(i64::from(stream.verdict.consecutive_failures))
-                .bind(stream.verdict.ewma_response_ms)
-                .bind(stream.verdict.score)
-                .bind(health.variant_count.map(i64::from))
-                .bind(health.media_sequence.map(|v| v as i64))
-                .bind(health.target_duration)
-                .bind(&health.last_segment)
-                .bind(health.segment_ttfb_ms.map(|v| v as i64))
-                .bind(health.throughput_bps.map(|v| v as i64))
-                .bind(health.throughput_ratio)
-                .fetch_one(&mut *tx)
-                .await?;
-
-                let check_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO health_checks (stream_id, run_id, checked_at, is_live, response_time_ms,
-                         ttfb_ms, http_status, bitrate, error_kind, error, playlist_kind, stream_type,
-                         variant_count, media_sequence, target_duration, segment_ttfb_ms,
-                         throughput_bps, throughput_ratio, restarted, health_state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) RETURNING id",
-                )
-                .bind(stream_id)
-                .bind(run_id)
-                .bind(&checked_at)
-                .bind(health.is_live)
-                .bind(health.response_time_ms.map(|v| v as i64))
-                .bind(health.ttfb_ms.map(|v| v as i64))
-                .bind(health.http_status.map(i64::from))
-                .bind(health.bitrate as i64)
-                .bind(health.error_kind.map(|k| k.as_str()))
-                .bind(&health.error)
-                .bind(health.playlist_kind.map(|k| k.as_str()))
-                .bind(health.stream_type.as_str())
-                .bind(health.variant_count.map(i64::from))
-                .bind(health.media_sequence.map(|v| v as i64))
-                .bind(health.target_duration)
-                .bind(health.segment_ttfb_ms.map(|v| v as i64))
-                .bind(health.throughput_bps.map(|v| v as i64))
-                .bind(health.throughput_ratio)
-                .bind(health.restarted)
-                .bind(stream.verdict.state.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-
-                let stored = history::StoredCheck {
-                    run_id,
-                    stream_id,
-                    check_id,
-                    checked_at: &checked_at,
-                    health,
-                };
-                // A URL reported twice in one run is active from its first report.
-                let was_active = was_active.contains(&stream_id) || reported.contains(&stream_id);
-                history::record_check(&mut tx, stored, previous, was_active).await?;
-                reported.insert(stream_id);
+            // Read once per extractor, then kept current as the run writes
+            // (a URL reported twice sees its first report, as a per-stream
+            // query would): one query per stream was a third of the run.
+            let mut previous_states = history::previous_states(&mut tx, &outcome.site_key).await?;
+            // Many rows per statement: one statement per row cost ~30 µs
+            // each in round trips to SQLite's worker thread, most of a run.
+            for batch in outcome.streams.chunks(STORE_BATCH) {
+                let batch_times: Vec<&String> = check_times.by_ref().take(batch.len()).collect();
+                let stream_ids = upsert_streams(&mut tx, &outcome.site_key, &seen_at, batch).await?;
+                let first_check_id = next_check_id;
+                insert_checks(&mut tx, run_id, first_check_id, batch, &batch_times, &stream_ids).await?;
+                next_check_id += batch.len() as i64;
+                for (i, stream) in batch.iter().enumerate() {
+                    let health = &stream.health;
+                    let previous = previous_states.insert(
+                        stream.candidate.url.clone(),
+                        history::PreviousState::after_check(health.is_live),
+                    );
+                    let stream_id = stream_ids[i];
+                    let stored = history::StoredCheck {
+                        run_id,
+                        stream_id,
+                        check_id: first_check_id + i as i64,
+                        checked_at: batch_times[i],
+                        health,
+                    };
+                    // A URL reported twice in one run is active from its first report.
+                    let was_active = was_active.contains(&stream_id) || reported.contains(&stream_id);
+                    history::push_check_events(&mut events, stored, previous, was_active);
+                    reported.insert(stream_id);
+                }
+                history::insert_events(&mut tx, &events).await?;
+                events.clear();
             }
         }
+        history::record_rollups(&mut tx, run_id).await?;
         history::record_inactive(
             &mut tx,
             run_id,
@@ -630,7 +572,141 @@ impl Database {
         tx.commit().await?;
         Ok(run_id)
     }
+}
 
+/// Rows per multi-row statement of [`Database::store_run`] (27 parameters
+/// a stream row: well under SQLite's 32,766).
+const STORE_BATCH: usize = 256;
+
+/// Inserts or updates `batch` (one extractor's streams, seen at `seen_at`)
+/// in one statement; returns each stream's id, in `batch` order.
+async fn upsert_streams(
+    conn: &mut sqlx::SqliteConnection,
+    site_key: &str,
+    seen_at: &str,
+    batch: &[CheckedStream],
+) -> Result<Vec<i64>, DbError> {
+    let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO streams (site_key, url, title, quality, session, first_seen, last_seen,
+             active, is_live, response_time_ms, ttfb_ms, http_status, bitrate,
+             playlist_kind, stream_type, checked_at, error_kind, error,
+             health_state, consecutive_failures, ewma_response_ms, score, variant_count,
+             media_sequence, target_duration, last_segment, segment_ttfb_ms,
+             throughput_bps, throughput_ratio) ",
+    );
+    upsert.push_values(batch, |mut row, stream| {
+        let health = &stream.health;
+        row.push_bind(site_key)
+            .push_bind(stream.candidate.url.as_str())
+            .push_bind(stream.candidate.title.as_deref())
+            .push_bind(stream.candidate.quality.as_deref())
+            .push_bind(stream.candidate.session.map(|s| s.as_str()))
+            .push_bind(seen_at)
+            .push_bind(seen_at)
+            .push_bind(true)
+            .push_bind(health.is_live)
+            .push_bind(health.response_time_ms.map(|v| v as i64))
+            .push_bind(health.ttfb_ms.map(|v| v as i64))
+            .push_bind(health.http_status.map(i64::from))
+            .push_bind(health.bitrate as i64)
+            .push_bind(health.playlist_kind.map(|k| k.as_str()))
+            .push_bind(health.stream_type.as_str())
+            .push_bind(format_timestamp(health.checked_at))
+            .push_bind(health.error_kind.map(|k| k.as_str()))
+            .push_bind(health.error.as_deref())
+            .push_bind(stream.verdict.state.as_str())
+            .push_bind(i64::from(stream.verdict.consecutive_failures))
+            .push_bind(stream.verdict.ewma_response_ms)
+            .push_bind(stream.verdict.score)
+            .push_bind(health.variant_count.map(i64::from))
+            .push_bind(health.media_sequence.map(|v| v as i64))
+            .push_bind(health.target_duration)
+            .push_bind(health.last_segment.as_deref())
+            .push_bind(health.segment_ttfb_ms.map(|v| v as i64))
+            .push_bind(health.throughput_bps.map(|v| v as i64))
+            .push_bind(health.throughput_ratio);
+    });
+    upsert.push(
+        " ON CONFLICT (site_key, url) DO UPDATE SET
+             title = excluded.title, quality = excluded.quality,
+             session = excluded.session, last_seen = excluded.last_seen, active = 1,
+             is_live = excluded.is_live, response_time_ms = excluded.response_time_ms,
+             ttfb_ms = excluded.ttfb_ms, http_status = excluded.http_status,
+             bitrate = excluded.bitrate, playlist_kind = excluded.playlist_kind,
+             stream_type = excluded.stream_type, checked_at = excluded.checked_at,
+             error_kind = excluded.error_kind, error = excluded.error,
+             health_state = excluded.health_state,
+             consecutive_failures = excluded.consecutive_failures,
+             ewma_response_ms = excluded.ewma_response_ms, score = excluded.score,
+             variant_count = excluded.variant_count,
+             media_sequence = excluded.media_sequence,
+             target_duration = excluded.target_duration,
+             last_segment = excluded.last_segment,
+             segment_ttfb_ms = excluded.segment_ttfb_ms,
+             throughput_bps = excluded.throughput_bps,
+             throughput_ratio = excluded.throughput_ratio
+         RETURNING id, url",
+    );
+    // RETURNING rows come in no promised order: match them by URL (unique
+    // per site key; a URL listed twice has one id).
+    let rows: Vec<(i64, String)> = upsert.build_query_as().fetch_all(&mut *conn).await?;
+    let ids: std::collections::HashMap<String, i64> = rows.into_iter().map(|(id, url)| (url, id)).collect();
+    batch
+        .iter()
+        .map(|stream| {
+            ids.get(&stream.candidate.url)
+                .copied()
+                .ok_or_else(|| DbError::Sql(sqlx::Error::RowNotFound))
+        })
+        .collect()
+}
+
+/// Inserts the checks of `batch` (ids from `first_id` on, `checked_at` as
+/// stored in `times`, streams `stream_ids`) in one statement.
+async fn insert_checks(
+    conn: &mut sqlx::SqliteConnection,
+    run_id: i64,
+    first_id: i64,
+    batch: &[CheckedStream],
+    times: &[&String],
+    stream_ids: &[i64],
+) -> Result<(), DbError> {
+    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO health_checks (id, stream_id, run_id, checked_at, is_live, response_time_ms,
+             ttfb_ms, http_status, bitrate, error_kind, error, playlist_kind, stream_type,
+             variant_count, media_sequence, target_duration, segment_ttfb_ms,
+             throughput_bps, throughput_ratio, restarted, health_state) ",
+    );
+    let rows = batch.iter().zip(times).zip(stream_ids).enumerate();
+    insert.push_values(rows, |mut row, (i, ((stream, checked_at), stream_id))| {
+        let health = &stream.health;
+        row.push_bind(first_id + i as i64)
+            .push_bind(*stream_id)
+            .push_bind(run_id)
+            .push_bind(checked_at.as_str())
+            .push_bind(health.is_live)
+            .push_bind(health.response_time_ms.map(|v| v as i64))
+            .push_bind(health.ttfb_ms.map(|v| v as i64))
+            .push_bind(health.http_status.map(i64::from))
+            .push_bind(health.bitrate as i64)
+            .push_bind(health.error_kind.map(|k| k.as_str()))
+            .push_bind(health.error.as_deref())
+            .push_bind(health.playlist_kind.map(|k| k.as_str()))
+            .push_bind(health.stream_type.as_str())
+            .push_bind(health.variant_count.map(i64::from))
+            .push_bind(health.media_sequence.map(|v| v as i64))
+            .push_bind(health.target_duration)
+            .push_bind(health.segment_ttfb_ms.map(|v| v as i64))
+            .push_bind(health.throughput_bps.map(|v| v as i64))
+            .push_bind(health.throughput_ratio)
+            .push_bind(health.restarted)
+            .push_bind(stream.verdict.state.as_str());
+    });
+    insert.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+impl Database {
     /// The served list: active streams whose latest check is healthy, live
     /// broadcasts first, then fastest, then higher bitrate, then id. Reads
     /// only the streams table.

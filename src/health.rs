@@ -428,8 +428,11 @@ fn parse_media(fetched: Fetched, declared_bandwidth: Option<u64>) -> Result<Medi
     if !hls::starts_like_playlist(body) {
         return Err(not_media(NOT_HLS_MESSAGE));
     }
-    let playlist =
-        m3u8_rs::parse_media_playlist_res(body).map_err(|_| not_media("media playlist does not parse"))?;
+    // RFC 8216 wants UTF-8, but one stray byte in a title must not hide the
+    // segments after it from the parser (the proxy replaces it the same way).
+    let text = String::from_utf8_lossy(body);
+    let playlist = m3u8_rs::parse_media_playlist_res(text.as_bytes())
+        .map_err(|_| not_media("media playlist does not parse"))?;
     Ok(Media {
         url: fetched.final_url,
         playlist,

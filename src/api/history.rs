@@ -4,20 +4,25 @@
 //! cursor; times accept RFC 3339 or unix seconds.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::{Object, Schema};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::streams::StreamDto;
+use super::openapi::{
+    ErrorBody, TAG_EXTRACTION, TAG_STREAMS, string_enum, string_enum_with_default, time_schema,
+};
+use super::streams::{StreamDto, stream_type_schema};
 use super::{ApiError, ApiQuery, AppState, public_base};
-use crate::db::{CheckRow, EventRow, ExtractorRunRow, Position, RunRow, Step, Tally, TimeRange};
-use crate::model::format_timestamp;
+use crate::db::{CheckRow, EventKind, EventRow, ExtractorRunRow, Position, RunRow, Step, Tally, TimeRange};
+use crate::model::{RunTrigger, format_timestamp};
 
 /// `limit` when none is given.
 pub const DEFAULT_PAGE_LIMIT: u32 = 100;
@@ -30,42 +35,55 @@ const DEFAULT_SERIES_SPAN_HOURLY: TimeDelta = TimeDelta::hours(24);
 const DEFAULT_SERIES_SPAN_DAILY: TimeDelta = TimeDelta::days(30);
 
 /// The history routes, merged into the API router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/streams/{id}", get(stream_detail))
-        .route("/streams/{id}/history", get(stream_history))
-        .route("/streams/{id}/events", get(stream_events))
-        .route("/extractors/{site_key}/uptime", get(extractor_uptime))
-        .route("/runs", get(list_runs))
-        .route("/runs/{id}", get(run_detail))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stream_detail))
+        .routes(routes!(stream_history))
+        .routes(routes!(stream_events))
+        .routes(routes!(extractor_uptime))
+        .routes(routes!(list_runs))
+        .routes(routes!(run_detail))
 }
 
 /// One stored health check.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({
+    "id": 4711, "run_id": 12, "checked_at": "2026-03-08T04:58:01.000Z", "is_live": true,
+    "response_time_ms": 182, "ttfb_ms": 95, "http_status": 200, "bitrate": 5000000,
+    "error_kind": null, "error": null, "playlist_kind": "master", "stream_type": "live"
+}))]
 pub struct CheckDto {
     /// Row id.
     pub id: i64,
     /// The run it belongs to.
+    #[schema(required = true)]
     pub run_id: Option<i64>,
     /// When the check started.
     pub checked_at: String,
     /// Healthy.
     pub is_live: bool,
     /// Request start to body read, ms.
+    #[schema(required = true)]
     pub response_time_ms: Option<i64>,
     /// Request start to response head, ms.
+    #[schema(required = true)]
     pub ttfb_ms: Option<i64>,
     /// Final HTTP status.
+    #[schema(required = true)]
     pub http_status: Option<i64>,
     /// Highest declared bitrate (bits/s).
     pub bitrate: i64,
     /// Why it failed.
+    #[schema(required = true)]
     pub error_kind: Option<String>,
     /// Failure message.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// `master` or `media`.
+    #[schema(required = true)]
     pub playlist_kind: Option<String>,
     /// `live`, `event`, `vod` or `unknown`.
+    #[schema(schema_with = stream_type_schema)]
     pub stream_type: String,
 }
 
@@ -89,23 +107,28 @@ impl From<CheckRow> for CheckDto {
 }
 
 /// One state change of a stream.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct EventDto {
     /// Row id.
     pub id: i64,
     /// `appeared`, `went_down`, `recovered` or `inactive`.
+    #[schema(schema_with = event_kind_schema)]
     pub kind: String,
     /// When it happened.
     pub at: String,
     /// The run that saw it.
+    #[schema(required = true)]
     pub run_id: Option<i64>,
     /// The check that caused it (`None` for `inactive`; may be pruned since).
+    #[schema(required = true)]
     pub check_id: Option<i64>,
     /// Health after the change.
     pub is_live: bool,
     /// Error kind of the causing check.
+    #[schema(required = true)]
     pub error_kind: Option<String>,
     /// Error message of the causing check.
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -125,7 +148,7 @@ impl From<EventRow> for EventDto {
 }
 
 /// Uptime and latency of a stream over one window.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct UptimeDto {
     /// Window start (inclusive).
     pub from: String,
@@ -136,12 +159,16 @@ pub struct UptimeDto {
     /// Healthy checks.
     pub healthy: i64,
     /// `healthy / checks`, `null` without checks.
+    #[schema(required = true)]
     pub uptime: Option<f64>,
     /// Mean response time of the checks that got a response, ms.
+    #[schema(required = true)]
     pub mean_response_ms: Option<f64>,
     /// Fastest response, ms.
+    #[schema(required = true)]
     pub min_response_ms: Option<i64>,
     /// Slowest response, ms.
+    #[schema(required = true)]
     pub max_response_ms: Option<i64>,
 }
 
@@ -161,7 +188,7 @@ impl UptimeDto {
 }
 
 /// The uptime windows of `GET /streams/{id}`, all ending now.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct UptimeWindows {
     /// The last hour.
     #[serde(rename = "1h")]
@@ -178,7 +205,7 @@ pub struct UptimeWindows {
 }
 
 /// `GET /streams/{id}`: the stream object plus its history summary.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct StreamDetail {
     /// The stream, as in `/streams`.
     #[serde(flatten)]
@@ -188,13 +215,14 @@ pub struct StreamDetail {
     /// When it was first reported.
     pub first_seen: String,
     /// Its newest stored check (`null` when none is kept).
+    #[schema(required = true)]
     pub latest_check: Option<CheckDto>,
     /// Uptime and latency over 1 h, 24 h, 7 d and 30 d.
     pub uptime: UptimeWindows,
 }
 
 /// `GET /streams/{id}/history`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct HistoryPage {
     /// The stream.
     pub stream_id: i64,
@@ -203,11 +231,12 @@ pub struct HistoryPage {
     /// Their number.
     pub count: usize,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// `GET /streams/{id}/events`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct EventsPage {
     /// The stream.
     pub stream_id: i64,
@@ -216,11 +245,12 @@ pub struct EventsPage {
     /// Their number.
     pub count: usize,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// One bucket of an uptime series.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct SeriesPoint {
     /// Bucket start.
     pub ts: String,
@@ -229,8 +259,10 @@ pub struct SeriesPoint {
     /// Healthy checks.
     pub healthy: i64,
     /// `healthy / checks`, `null` without checks.
+    #[schema(required = true)]
     pub uptime: Option<f64>,
     /// Mean response time, ms.
+    #[schema(required = true)]
     pub mean_ms: Option<f64>,
 }
 
@@ -247,11 +279,12 @@ impl SeriesPoint {
 }
 
 /// `GET /extractors/{site_key}/uptime`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct UptimeSeries {
     /// The extractor.
     pub site_key: String,
     /// `1h` or `1d`.
+    #[schema(schema_with = step_schema)]
     pub step: String,
     /// Start of the first bucket.
     pub from: String,
@@ -264,7 +297,7 @@ pub struct UptimeSeries {
 }
 
 /// One extractor's part of a run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct ExtractorRunDto {
     /// The extractor.
     pub site_key: String,
@@ -275,6 +308,7 @@ pub struct ExtractorRunDto {
     /// Its own duration (not the checks), ms.
     pub duration_ms: i64,
     /// Why it failed, if it did.
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -291,11 +325,17 @@ impl From<ExtractorRunRow> for ExtractorRunDto {
 }
 
 /// One extraction run with its per-extractor outcomes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({
+    "id": 12, "trigger": "schedule", "started_at": "2026-03-08T04:58:00.000Z",
+    "finished_at": "2026-03-08T04:58:03.000Z", "stream_count": 8, "live_count": 5,
+    "extractors": [{"site_key": "demo", "stream_count": 3, "live_count": 2, "duration_ms": 412, "error": null}]
+}))]
 pub struct RunDto {
     /// Run id.
     pub id: i64,
     /// `startup`, `schedule`, `manual` or `cli`.
+    #[schema(schema_with = trigger_schema)]
     pub trigger: String,
     /// Start.
     pub started_at: String,
@@ -324,39 +364,111 @@ impl RunDto {
 }
 
 /// `GET /runs`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct RunsPage {
     /// Runs, newest first.
     pub runs: Vec<RunDto>,
     /// Their number.
     pub count: usize,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// Raw query of the paginated stream lists; parsed by hand so errors name
-/// the parameter.
-#[derive(Debug, Default, Deserialize)]
+/// the parameter. The `param` attributes document what the parsing accepts;
+/// an empty value counts as absent.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Only entries at or after this time: RFC 3339 or unix seconds.
+    #[param(schema_with = page_from_schema, required = false, example = "2026-03-08T00:00:00Z")]
     from: Option<String>,
+    /// Only entries before this time: RFC 3339 or unix seconds; after `from`.
+    #[param(schema_with = page_to_schema, required = false, example = 1772946000)]
     to: Option<String>,
+    /// Page size.
+    #[param(value_type = u32, required = false, nullable = false, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page (opaque).
+    #[param(value_type = String, required = false, nullable = false, pattern = "^[A-Za-z0-9_-]*={0,2}$")]
     cursor: Option<String>,
 }
 
 /// Raw query of `GET /extractors/{site_key}/uptime`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SeriesQuery {
+    /// Start: RFC 3339 or unix seconds.
+    #[param(schema_with = series_from_schema, required = false, example = "2026-03-07T00:00:00Z")]
     from: Option<String>,
+    /// End: RFC 3339 or unix seconds.
+    #[param(schema_with = series_to_schema, required = false, example = "2026-03-08T00:00:00Z")]
     to: Option<String>,
+    /// Bucket width; at most 10000 buckets per series.
+    #[param(schema_with = step_param_schema, required = false)]
     step: Option<String>,
 }
 
 /// Raw query of `GET /runs`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunsQuery {
+    /// Page size.
+    #[param(value_type = u32, required = false, nullable = false, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page (opaque).
+    #[param(value_type = String, required = false, nullable = false, pattern = "^[A-Za-z0-9_-]*={0,2}$")]
     cursor: Option<String>,
+}
+
+fn page_from_schema() -> Schema {
+    time_schema("Only entries at or after this time (RFC 3339 or unix seconds).")
+}
+
+fn page_to_schema() -> Schema {
+    time_schema("Only entries before this time (RFC 3339 or unix seconds); after `from`.")
+}
+
+fn series_from_schema() -> Schema {
+    time_schema(
+        "Start (RFC 3339 or unix seconds), floored to the step; default: 24 hours before `to` \
+for `1h`, 30 days for `1d`.",
+    )
+}
+
+fn series_to_schema() -> Schema {
+    time_schema("End (RFC 3339 or unix seconds), after `from`; default: now.")
+}
+
+/// `step`: the widths of an uptime bucket.
+fn step_schema() -> Object {
+    string_enum(
+        [Step::Hour.as_str(), Step::Day.as_str()],
+        "Bucket width: an hour or a day.",
+    )
+}
+
+/// `step` of `GET /extractors/{site_key}/uptime`.
+fn step_param_schema() -> Object {
+    string_enum_with_default(
+        [Step::Hour.as_str(), Step::Day.as_str()],
+        "Bucket width: an hour or a day; at most 10000 buckets per series.",
+        Step::Hour.as_str(),
+    )
+}
+
+/// `kind` of a state change.
+fn event_kind_schema() -> Object {
+    string_enum(
+        EventKind::ALL.map(EventKind::as_str),
+        "`appeared`, `went_down`, `recovered` or `inactive`.",
+    )
+}
+
+/// `trigger` of a run.
+fn trigger_schema() -> Object {
+    string_enum(RunTrigger::ALL.map(RunTrigger::as_str), "What started the run.")
 }
 
 /// Parses a time parameter: RFC 3339 (any offset) or unix seconds.
@@ -476,6 +588,23 @@ async fn require_stream(state: &AppState, id: i64) -> Result<(), ApiError> {
     }
 }
 
+/// One stream (any, active or not) with its uptime over 1 h, 24 h, 7 d and 30 d.
+#[utoipa::path(
+    get,
+    path = "/streams/{id}",
+    tag = TAG_STREAMS,
+    operation_id = "get_stream",
+    params(("id" = i64, Path, description = "Stream id.", minimum = 1, example = 7)),
+    responses(
+        (status = 200, description = "The stream object plus its history summary.", body = StreamDetail),
+        (status = 400, description = "`id` is not a positive integer.", body = ErrorBody,
+            example = json!({"error": "id: \"x\" is not a positive integer id"})),
+        (status = 404, description = "No stream with that id.", body = ErrorBody,
+            example = json!({"error": "no stream with id 7"})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
 async fn stream_detail(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -513,6 +642,23 @@ async fn stream_detail(
     }))
 }
 
+/// A stream's stored health checks, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/streams/{id}/history",
+    tag = TAG_STREAMS,
+    operation_id = "get_stream_history",
+    params(("id" = i64, Path, description = "Stream id.", minimum = 1, example = 7), PageQuery),
+    responses(
+        (status = 200, description = "One page of checks.", body = HistoryPage),
+        (status = 400, description = "`id` or a query parameter is invalid; the message names it.",
+            body = ErrorBody, example = json!({"error": "from: must be before to"})),
+        (status = 404, description = "No stream with that id.", body = ErrorBody,
+            example = json!({"error": "no stream with id 7"})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
 async fn stream_history(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -547,6 +693,23 @@ async fn stream_history(
     }))
 }
 
+/// A stream's state changes (appeared, went down, recovered, inactive), newest first.
+#[utoipa::path(
+    get,
+    path = "/streams/{id}/events",
+    tag = TAG_STREAMS,
+    operation_id = "get_stream_events",
+    params(("id" = i64, Path, description = "Stream id.", minimum = 1, example = 7), PageQuery),
+    responses(
+        (status = 200, description = "One page of state changes.", body = EventsPage),
+        (status = 400, description = "`id` or a query parameter is invalid; the message names it.",
+            body = ErrorBody, example = json!({"error": "cursor: \"x\" is not a cursor of this list"})),
+        (status = 404, description = "No stream with that id.", body = ErrorBody,
+            example = json!({"error": "no stream with id 7"})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
 async fn stream_events(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -581,6 +744,23 @@ async fn stream_events(
     }))
 }
 
+/// An extractor's uptime as a series of hourly or daily buckets, for charts.
+#[utoipa::path(
+    get,
+    path = "/extractors/{site_key}/uptime",
+    tag = TAG_EXTRACTION,
+    operation_id = "get_extractor_uptime",
+    params(("site_key" = String, Path, description = "Extractor key.", example = "demo"), SeriesQuery),
+    responses(
+        (status = 200, description = "Every bucket from `from` to `to`, empty ones too.", body = UptimeSeries),
+        (status = 400, description = "A query parameter is invalid, or the range has too many buckets.",
+            body = ErrorBody, example = json!({"error": "step: \"5m\" is not one of 1h, 1d"})),
+        (status = 404, description = "No extractor with that key.", body = ErrorBody,
+            example = json!({"error": "no extractor with site_key \"nope\""})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
 async fn extractor_uptime(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -653,6 +833,21 @@ async fn extractor_uptime(
     }))
 }
 
+/// Stored extraction runs with per-extractor outcomes, newest first.
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = TAG_EXTRACTION,
+    operation_id = "list_runs",
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "One page of runs.", body = RunsPage),
+        (status = 400, description = "A query parameter is invalid; the message names it.",
+            body = ErrorBody, example = json!({"error": "limit: \"0\" is not an integer from 1 to 1000"})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
 async fn list_runs(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RunsQuery>,
@@ -699,6 +894,23 @@ async fn list_runs(
     }))
 }
 
+/// One extraction run with its per-extractor outcomes.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}",
+    tag = TAG_EXTRACTION,
+    operation_id = "get_run",
+    params(("id" = i64, Path, description = "Run id.", minimum = 1, example = 12)),
+    responses(
+        (status = 200, description = "The run.", body = RunDto),
+        (status = 400, description = "`id` is not a positive integer.", body = ErrorBody,
+            example = json!({"error": "id: \"x\" is not a positive integer id"})),
+        (status = 404, description = "No run with that id.", body = ErrorBody,
+            example = json!({"error": "no run with id 12"})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
 async fn run_detail(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

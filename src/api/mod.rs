@@ -3,6 +3,7 @@
 //! database or the extraction runner; they hold no state of their own.
 
 pub mod history;
+pub mod openapi;
 pub mod proxy;
 pub mod schedule;
 pub mod streams;
@@ -15,16 +16,20 @@ use axum::extract::{FromRequestParts, MatchedPath, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::{Config, ServerConfig};
 use crate::db::{Database, DbError};
 use crate::extraction::Extraction;
+use openapi::{ErrorBody, TAG_SERVICE};
 use proxy::ProxyState;
 
 /// How long browsers may cache a CORS preflight answer.
@@ -91,7 +96,13 @@ impl IntoResponse for ApiError {
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -113,20 +124,27 @@ where
     }
 }
 
-/// The API's routes with CORS and request tracing.
-pub fn router(state: AppState) -> Router {
-    let cors = cors_layer(&state.config.server);
-    Router::new()
-        .route("/", get(index))
-        .route("/health", get(health))
-        .route("/streams", get(streams::list_streams))
-        .route("/streams/all", get(streams::list_all_streams))
-        .route("/extractors", get(streams::list_extractors))
-        .route("/extract", post(streams::extract))
-        .route("/metrics", get(render_metrics))
+/// Every route with its OpenAPI operation: the one list both the router and
+/// the document ([`openapi::openapi`]) are built from.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .routes(routes!(index))
+        .routes(routes!(health))
+        .routes(routes!(render_metrics))
+        .routes(routes!(openapi::openapi_document))
+        .routes(routes!(openapi::docs_page))
+        .routes(routes!(openapi::docs_asset))
+        .merge(streams::routes())
         .merge(history::routes())
         .merge(proxy::routes())
         .merge(schedule::routes())
+}
+
+/// The API's routes with CORS and request tracing.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.server);
+    let (routes, _document) = api_routes().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
@@ -181,7 +199,19 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Prometheus text format; calendar gauges are computed at scrape time.
+/// Prometheus metrics (text exposition format 0.0.4); calendar gauges are
+/// computed at scrape time.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = TAG_SERVICE,
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format.",
+            content_type = "text/plain", body = String,
+            example = "# TYPE f1stream_extractor_up gauge\nf1stream_extractor_up{site_key=\"demo\"} 1\n"),
+    )
+)]
 async fn render_metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let (live_window_open, next_session) = state.schedule.live_window();
     state
@@ -208,12 +238,51 @@ async fn preflight_no_content(request: Request, next: axum::middleware::Next) ->
     response
 }
 
-async fn index() -> Json<serde_json::Value> {
-    Json(json!({ "service": "f1-stream", "version": env!("CARGO_PKG_VERSION") }))
+/// `GET /`: what this service is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[schema(example = json!({"service": "f1-stream", "version": "0.1.0"}))]
+pub struct ServiceInfo {
+    /// Always `f1-stream`.
+    pub service: String,
+    /// The crate version serving.
+    pub version: String,
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /health`: liveness.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct HealthStatus {
+    /// Always `ok` while the service answers.
+    pub status: String,
+}
+
+/// The service's name and version.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = TAG_SERVICE,
+    operation_id = "service_info",
+    responses((status = 200, description = "The service and its version.", body = ServiceInfo)),
+)]
+async fn index() -> Json<ServiceInfo> {
+    Json(ServiceInfo {
+        service: "f1-stream".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+/// Liveness: answers as long as the service serves requests.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = TAG_SERVICE,
+    operation_id = "health",
+    responses((status = 200, description = "The service is up.", body = HealthStatus)),
+)]
+async fn health() -> Json<HealthStatus> {
+    Json(HealthStatus {
+        status: "ok".to_owned(),
+    })
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

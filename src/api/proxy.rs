@@ -6,15 +6,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::StreamExt;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{ErrorBody, TAG_PROXY};
 use super::{ApiError, ApiQuery, AppState, public_base};
 use crate::hls;
 use crate::proxy::rewrite::{RewriteContext, rewrite};
@@ -87,20 +90,47 @@ impl ProxyState {
 }
 
 /// Query form of both endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The upstream absolute http(s) URL, base64url (padding optional).
+    #[param(value_type = String, required = true, nullable = false, pattern = "^[A-Za-z0-9_-]*={0,2}$",
+        max_length = 8192, example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA")]
     url: Option<String>,
+    /// HMAC-SHA256 of `kind|url|src`, base64url; required unless
+    /// `proxy.require_signature = false`.
+    #[param(value_type = String, required = false, nullable = false)]
     sig: Option<String>,
+    /// Site key of the extractor whose request headers go upstream.
+    #[param(value_type = String, required = false, nullable = false, pattern = r"^[a-z0-9_-]{0,64}$")]
     src: Option<String>,
 }
 
+/// LL-HLS delivery directives (RFC 8216bis §6.2.5) of a playlist request:
+/// passed to the upstream URL, not covered by the signature. Documentation
+/// only; the handlers read them from the raw query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct LlHlsDirectives {
+    /// Media sequence number the playlist must contain (blocking reload).
+    #[param(rename = "_HLS_msn", required = false, nullable = false, minimum = 0)]
+    msn: Option<u64>,
+    /// Part index within `_HLS_msn`.
+    #[param(rename = "_HLS_part", required = false, nullable = false, minimum = 0)]
+    part: Option<u64>,
+    /// Playlist delta update: `YES`, or `v2` to also skip date ranges.
+    #[param(rename = "_HLS_skip", value_type = String, required = false, nullable = false, pattern = "^(YES|v2)$")]
+    skip: Option<String>,
+}
+
 /// The proxy routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/proxy", get(proxy_by_query))
-        .route("/proxy/{token}/{name}", get(proxy_by_path))
-        .route("/relay", get(relay_by_query))
-        .route("/relay/{token}/{name}", get(relay_by_path))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(proxy_by_query))
+        .routes(routes!(proxy_by_path))
+        .routes(routes!(relay_by_query, relay_head_by_query))
+        .routes(routes!(relay_by_path, relay_head))
 }
 
 impl From<token::TokenError> for ApiError {
@@ -160,6 +190,32 @@ fn counted(state: &AppState, kind: Kind, result: Result<Response, ApiError>) -> 
     response
 }
 
+/// An upstream playlist, rewritten so every URI goes through this proxy (query form).
+#[utoipa::path(
+    get,
+    path = "/proxy",
+    tag = TAG_PROXY,
+    operation_id = "proxy_playlist_by_query",
+    params(
+        TokenQuery,
+        LlHlsDirectives,
+    ),
+    responses(
+        (status = 200, description = "The upstream playlist with every URI rewritten through this proxy; \
+`Cache-Control: no-cache, no-store, must-revalidate`.",
+            content_type = "application/vnd.apple.mpegurl", body = String,
+            example = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5000000\n/proxy/aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvaGlnaC5tM3U4.c2ln/high.m3u8\n"),
+        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
+        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
+            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
+        (status = 502, description = "The upstream failed, answered non-2xx, or with something that is \
+not a playlist or is too large.", body = ErrorBody,
+            example = json!({"error": "upstream answered HTTP 404"})),
+        (status = 504, description = "The upstream did not answer in time.", body = ErrorBody,
+            example = json!({"error": "upstream timed out"})),
+    )
+)]
 async fn proxy_by_query(
     State(state): State<AppState>,
     query: Result<ApiQuery<TokenQuery>, ApiError>,
@@ -173,14 +229,52 @@ async fn proxy_by_query(
     counted(&state, Kind::Proxy, result.await)
 }
 
+/// The token of a path-form URL; a path that does not decode (percent
+/// escapes of invalid UTF-8) is a JSON 400 like any other bad token.
+fn path_token(path: Result<Path<(String, String)>, PathRejection>) -> Result<ParsedToken, ApiError> {
+    let Path((token, _name)) = path.map_err(|e| ApiError::BadRequest(format!("token: {}", e.body_text())))?;
+    Ok(token::parse_token(&token)?)
+}
+
+/// An upstream playlist, rewritten so every URI goes through this proxy (path
+/// form, as in `proxy_url` and rewritten playlists).
+#[utoipa::path(
+    get,
+    path = "/proxy/{token}/{name}",
+    tag = TAG_PROXY,
+    operation_id = "proxy_playlist",
+    params(
+        ("token" = String, Path, description = "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` \
+(see the README's proxy section).",
+            pattern = r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
+            example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"),
+        ("name" = String, Path, description = "The upstream file name; cosmetic, not signed (players \
+pick a demuxer by extension).", example = "master.m3u8"),
+        LlHlsDirectives,
+    ),
+    responses(
+        (status = 200, description = "The upstream playlist with every URI rewritten through this proxy; \
+`Cache-Control: no-cache, no-store, must-revalidate`.",
+            content_type = "application/vnd.apple.mpegurl", body = String,
+            example = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5000000\n/proxy/aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvaGlnaC5tM3U4.c2ln/high.m3u8\n"),
+        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
+        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
+            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
+        (status = 502, description = "The upstream failed, answered non-2xx, or with something that is \
+not a playlist or is too large.", body = ErrorBody,
+            example = json!({"error": "upstream answered HTTP 404"})),
+        (status = 504, description = "The upstream did not answer in time.", body = ErrorBody,
+            example = json!({"error": "upstream timed out"})),
+    )
+)]
 async fn proxy_by_path(
     State(state): State<AppState>,
-    Path((token, _name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let result =
-        async { serve_playlist(&state, token::parse_token(&token)?, raw.as_deref(), &headers).await };
+    let result = async { serve_playlist(&state, path_token(path)?, raw.as_deref(), &headers).await };
     counted(&state, Kind::Proxy, result.await)
 }
 
@@ -238,6 +332,39 @@ async fn serve_playlist(
         .into_response())
 }
 
+/// A segment, key, init section or other resource streamed from upstream (query form).
+#[utoipa::path(
+    get,
+    path = "/relay",
+    tag = TAG_PROXY,
+    operation_id = "relay_by_query",
+    params(
+        TokenQuery,
+        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
+            example = "bytes=0-1023"),
+    ),
+    responses(
+        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
+(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
+            content(
+                (Vec<u8> = "video/mp2t"),
+                (Vec<u8> = "application/octet-stream"),
+                (Vec<u8> = "*/*"),
+            )),
+        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
+`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
+        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
+        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
+            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
+        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
+            content((Vec<u8> = "*/*"))),
+        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
+            example = json!({"error": "upstream answered HTTP 404"})),
+        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
+            example = json!({"error": "upstream timed out"})),
+    )
+)]
 async fn relay_by_query(
     State(state): State<AppState>,
     method: Method,
@@ -251,14 +378,144 @@ async fn relay_by_query(
     counted(&state, Kind::Relay, result.await)
 }
 
+/// The headers `GET` would answer with, without the body (the upstream is
+/// asked with `HEAD` too). Its own operation, so operation ids stay unique.
+#[utoipa::path(
+    head,
+    path = "/relay",
+    tag = TAG_PROXY,
+    operation_id = "relay_head_by_query",
+    params(
+        TokenQuery,
+        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
+            example = "bytes=0-1023"),
+    ),
+    responses(
+        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
+(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
+            content(
+                (Vec<u8> = "video/mp2t"),
+                (Vec<u8> = "application/octet-stream"),
+                (Vec<u8> = "*/*"),
+            )),
+        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
+`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
+        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
+        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
+            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
+        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
+            content((Vec<u8> = "*/*"))),
+        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
+            example = json!({"error": "upstream answered HTTP 404"})),
+        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
+            example = json!({"error": "upstream timed out"})),
+    )
+)]
+async fn relay_head_by_query(
+    state: State<AppState>,
+    method: Method,
+    query: Result<ApiQuery<TokenQuery>, ApiError>,
+    headers: HeaderMap,
+) -> Response {
+    relay_by_query(state, method, query, headers).await
+}
+
+/// A segment, key, init section or other resource streamed from upstream (path
+/// form, as written into rewritten playlists).
+#[utoipa::path(
+    get,
+    path = "/relay/{token}/{name}",
+    tag = TAG_PROXY,
+    operation_id = "relay",
+    params(
+        ("token" = String, Path, description = "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` \
+(see the README's proxy section).",
+            pattern = r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
+            example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"),
+        ("name" = String, Path, description = "The upstream file name; cosmetic, not signed (players \
+pick a demuxer by extension).", example = "segment100.ts"),
+        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
+            example = "bytes=0-1023"),
+    ),
+    responses(
+        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
+(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
+            content(
+                (Vec<u8> = "video/mp2t"),
+                (Vec<u8> = "application/octet-stream"),
+                (Vec<u8> = "*/*"),
+            )),
+        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
+`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
+        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
+        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
+            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
+        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
+            content((Vec<u8> = "*/*"))),
+        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
+            example = json!({"error": "upstream answered HTTP 404"})),
+        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
+            example = json!({"error": "upstream timed out"})),
+    )
+)]
 async fn relay_by_path(
     State(state): State<AppState>,
     method: Method,
-    Path((token, _name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let result = async { serve_relay(&state, method, token::parse_token(&token)?, &headers).await };
+    let result = async { serve_relay(&state, method, path_token(path)?, &headers).await };
     counted(&state, Kind::Relay, result.await)
+}
+
+/// The headers `GET` would answer with, without the body (the upstream is
+/// asked with `HEAD` too). Its own operation, so operation ids stay unique.
+#[utoipa::path(
+    head,
+    path = "/relay/{token}/{name}",
+    tag = TAG_PROXY,
+    operation_id = "relay_head",
+    params(
+        ("token" = String, Path, description = "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` \
+(see the README's proxy section).",
+            pattern = r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
+            example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"),
+        ("name" = String, Path, description = "The upstream file name; cosmetic, not signed (players \
+pick a demuxer by extension).", example = "segment100.ts"),
+        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
+            example = "bytes=0-1023"),
+    ),
+    responses(
+        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
+(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
+            content(
+                (Vec<u8> = "video/mp2t"),
+                (Vec<u8> = "application/octet-stream"),
+                (Vec<u8> = "*/*"),
+            )),
+        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
+`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
+        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
+        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
+            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
+        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
+            content((Vec<u8> = "*/*"))),
+        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
+            example = json!({"error": "upstream answered HTTP 404"})),
+        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
+            example = json!({"error": "upstream timed out"})),
+    )
+)]
+async fn relay_head(
+    state: State<AppState>,
+    method: Method,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    relay_by_path(state, method, path, headers).await
 }
 
 async fn serve_relay(

@@ -1,41 +1,50 @@
 //! The F1 calendar over HTTP (SPEC §7.4): `GET /schedule` with statuses
 //! computed at request time, and `POST /schedule/refresh`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::Object;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{ErrorBody, TAG_SCHEDULE, string_enum};
 use super::{ApiError, AppState};
+use crate::model::SessionType;
 use crate::model::format_timestamp;
 use crate::schedule::status::{SessionTiming, next_session};
 use crate::schedule::{Calendar, Race, ScheduleError, Session, SessionStatus};
 
 /// The schedule routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/schedule", get(get_schedule))
-        .route("/schedule/refresh", post(refresh))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_schedule))
+        .routes(routes!(refresh))
 }
 
 /// `GET /schedule`
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ScheduleResponse {
     /// Season of the calendar; `null` before the first refresh.
+    #[schema(required = true)]
     pub season: Option<String>,
     /// Races in round order.
     pub races: Vec<RaceDto>,
     /// When the calendar was fetched; `null` before the first refresh.
+    #[schema(required = true)]
     pub updated_at: Option<String>,
     /// The next session to start (time known).
+    #[schema(required = true)]
     pub next_session: Option<SessionRefDto>,
     /// The session live now, if any.
+    #[schema(required = true)]
     pub live_session: Option<SessionRefDto>,
 }
 
 /// One race weekend.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct RaceDto {
     /// Round within the season.
     pub round: u32,
@@ -52,31 +61,39 @@ pub struct RaceDto {
     /// Race day, `YYYY-MM-DD`.
     pub date: String,
     /// Reference page.
+    #[schema(required = true)]
     pub url: Option<String>,
     /// Sessions in time order.
     pub sessions: Vec<SessionDto>,
 }
 
 /// One session with its status at request time.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+#[schema(example = json!({
+    "type": "race", "name": "Race", "date": "2026-03-08", "start_utc": "2026-03-08T04:00:00.000Z",
+    "duration_minutes": 120, "status": "upcoming"
+}))]
 pub struct SessionDto {
     /// `fp1`, `fp2`, `fp3`, `sprint_qualifying`, `sprint`, `qualifying`, `race`.
     #[serde(rename = "type")]
+    #[schema(schema_with = session_type_schema)]
     pub session_type: String,
     /// Display name.
     pub name: String,
     /// Day (UTC), `YYYY-MM-DD`.
     pub date: String,
     /// Start (RFC 3339 UTC); `null` when not yet announced.
+    #[schema(required = true)]
     pub start_utc: Option<String>,
     /// Planned duration.
     pub duration_minutes: u32,
     /// `past`, `live` or `upcoming`.
+    #[schema(schema_with = session_status_schema)]
     pub status: SessionStatus,
 }
 
 /// A session named with its race (`next_session`, `live_session`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct SessionRefDto {
     /// Round of its race.
     pub round: u32,
@@ -88,10 +105,23 @@ pub struct SessionRefDto {
 }
 
 /// `POST /schedule/refresh`
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct RefreshResponse {
     /// Always `refreshed`.
     pub status: String,
+}
+
+/// `type` of a session.
+fn session_type_schema() -> Object {
+    string_enum(SessionType::ALL.iter().map(|s| s.as_str()), "The session type.")
+}
+
+/// `status` of a session, computed at request time.
+fn session_status_schema() -> Object {
+    string_enum(
+        [SessionStatus::Past, SessionStatus::Live, SessionStatus::Upcoming].map(SessionStatus::as_str),
+        "`past`, `live` or `upcoming`, computed when asked.",
+    )
 }
 
 impl ScheduleResponse {
@@ -146,6 +176,19 @@ impl From<ScheduleError> for ApiError {
     }
 }
 
+/// The stored F1 calendar with each session's status at request time.
+#[utoipa::path(
+    get,
+    path = "/schedule",
+    tag = TAG_SCHEDULE,
+    operation_id = "get_schedule",
+    responses(
+        (status = 200, description = "The calendar (empty before the first refresh).",
+            body = ScheduleResponse),
+        (status = 500, description = "The stored calendar could not be read (details are logged).",
+            body = ErrorBody, example = json!({"error": "internal error"})),
+    )
+)]
 async fn get_schedule(State(state): State<AppState>) -> Result<Json<ScheduleResponse>, ApiError> {
     let calendar = state.schedule.calendar().await?;
     let now = state.schedule.now();
@@ -156,6 +199,22 @@ async fn get_schedule(State(state): State<AppState>) -> Result<Json<ScheduleResp
     )))
 }
 
+/// Fetches the calendar now from `schedule.url` and stores it.
+#[utoipa::path(
+    post,
+    path = "/schedule/refresh",
+    tag = TAG_SCHEDULE,
+    operation_id = "refresh_schedule",
+    responses(
+        (status = 200, description = "The calendar was fetched and stored.", body = RefreshResponse,
+            example = json!({"status": "refreshed"})),
+        (status = 500, description = "The calendar could not be stored (details are logged).",
+            body = ErrorBody, example = json!({"error": "internal error"})),
+        (status = 502, description = "The calendar source failed or answered something unusable; \
+the stored calendar is kept.", body = ErrorBody,
+            example = json!({"error": "calendar source answered HTTP 503; the stored calendar is kept"})),
+    )
+)]
 async fn refresh(State(state): State<AppState>) -> Result<Json<RefreshResponse>, ApiError> {
     state.schedule.refresh().await?;
     Ok(Json(RefreshResponse {

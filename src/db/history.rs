@@ -9,7 +9,7 @@ use std::ops::{Add, AddAssign};
 use std::path::Path;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{Database, DbError, RunRow, StreamRow};
 use crate::model::{HealthResult, format_timestamp};
@@ -382,23 +382,35 @@ pub(super) struct PreviousState {
     checked: bool,
 }
 
-/// The stored state of the stream `(site_key, url)`, `None` when new.
-pub(super) async fn previous_state(
-    conn: &mut SqliteConnection,
-    site_key: &str,
-    url: &str,
-) -> Result<Option<PreviousState>, sqlx::Error> {
-    let row: Option<(bool, bool)> = sqlx::query_as(
-        "SELECT is_live, checked_at IS NOT NULL FROM streams WHERE site_key = ?1 AND url = ?2",
-    )
-    .bind(site_key)
-    .bind(url)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|(is_live, checked)| PreviousState { is_live, checked }))
+impl PreviousState {
+    /// The state a check of health `is_live` leaves behind.
+    pub(super) fn after_check(is_live: bool) -> Self {
+        Self {
+            is_live,
+            checked: true,
+        }
+    }
 }
 
-/// One stored check, as [`record_check`] needs it.
+/// The stored state of every stream of `site_key`, by URL (absent: a new
+/// stream), read in one query for a whole run: one query per stream cost
+/// more than the rest of storing it.
+pub(super) async fn previous_states(
+    conn: &mut SqliteConnection,
+    site_key: &str,
+) -> Result<std::collections::HashMap<String, PreviousState>, sqlx::Error> {
+    let rows: Vec<(String, bool, bool)> =
+        sqlx::query_as("SELECT url, is_live, checked_at IS NOT NULL FROM streams WHERE site_key = ?1")
+            .bind(site_key)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(url, is_live, checked)| (url, PreviousState { is_live, checked }))
+        .collect())
+}
+
+/// One stored check, as [`push_check_events`] needs it.
 pub(super) struct StoredCheck<'a> {
     /// The run.
     pub run_id: i64,
@@ -412,23 +424,83 @@ pub(super) struct StoredCheck<'a> {
     pub health: &'a HealthResult,
 }
 
-/// Adds `check` to its hour's rollup and writes the events it causes: the
-/// stream appears when it is new or was not active before this run
-/// (`was_active`), and goes down or recovers when its health differs from
-/// its previous check's. Runs inside `store_run`'s transaction.
-pub(super) async fn record_check(
-    conn: &mut SqliteConnection,
-    check: StoredCheck<'_>,
+/// A `stream_events` row waiting for [`insert_events`].
+pub(super) struct PendingEvent<'a> {
+    check: StoredCheck<'a>,
+    kind: EventKind,
+}
+
+/// Queues the events `check` causes: the stream appears when it is new or
+/// was not active before this run (`was_active`), and goes down or
+/// recovers when its health differs from its previous check's.
+pub(super) fn push_check_events<'a>(
+    events: &mut Vec<PendingEvent<'a>>,
+    check: StoredCheck<'a>,
     previous: Option<PreviousState>,
     was_active: bool,
-) -> Result<(), sqlx::Error> {
+) {
     let health = check.health;
+    let appeared = previous.is_none() || !was_active;
+    let changed = previous
+        .filter(|previous| previous.checked && previous.is_live != health.is_live)
+        .map(|_| {
+            if health.is_live {
+                EventKind::Recovered
+            } else {
+                EventKind::WentDown
+            }
+        });
+    let kinds = [appeared.then_some(EventKind::Appeared), changed];
+    for kind in kinds.into_iter().flatten() {
+        events.push(PendingEvent {
+            check: StoredCheck { ..check },
+            kind,
+        });
+    }
+}
+
+/// Rows per multi-row `INSERT` of [`insert_events`] (8 parameters each).
+const EVENT_BATCH: usize = 500;
+
+/// Inserts queued events in order, many per statement, inside
+/// `store_run`'s transaction.
+pub(super) async fn insert_events(
+    conn: &mut SqliteConnection,
+    events: &[PendingEvent<'_>],
+) -> Result<(), sqlx::Error> {
+    for batch in events.chunks(EVENT_BATCH) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO stream_events (stream_id, kind, at, run_id, check_id, is_live, error_kind, error) ",
+        );
+        insert.push_values(batch, |mut row, event| {
+            let check = &event.check;
+            row.push_bind(check.stream_id)
+                .push_bind(event.kind.as_str())
+                .push_bind(check.checked_at)
+                .push_bind(check.run_id)
+                .push_bind(check.check_id)
+                .push_bind(check.health.is_live)
+                .push_bind(check.health.error_kind.map(|k| k.as_str()))
+                .push_bind(check.health.error.as_deref());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Adds the checks of run `run_id` to their hours' rollups: one statement
+/// for the whole run, same sums as adding each check on its own.
+pub(super) async fn record_rollups(conn: &mut SqliteConnection, run_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO health_rollups_hourly (stream_id, hour, checks, healthy, response_samples,
              response_ms_sum, response_ms_min, response_ms_max)
-         VALUES (?1, ?2, 1, ?3, ?4 IS NOT NULL, COALESCE(?4, 0), ?4, ?4)
+         SELECT stream_id, substr(checked_at, 1, 13) || ':00:00.000Z', COUNT(*), SUM(is_live),
+                COUNT(response_time_ms), COALESCE(SUM(response_time_ms), 0), MIN(response_time_ms),
+                MAX(response_time_ms)
+         FROM health_checks WHERE run_id = ?1
+         GROUP BY stream_id, substr(checked_at, 1, 13)
          ON CONFLICT (stream_id, hour) DO UPDATE SET
-             checks = checks + 1,
+             checks = checks + excluded.checks,
              healthy = healthy + excluded.healthy,
              response_samples = response_samples + excluded.response_samples,
              response_ms_sum = response_ms_sum + excluded.response_ms_sum,
@@ -438,49 +510,17 @@ pub(super) async fn record_check(
              response_ms_max = max(COALESCE(response_ms_max, excluded.response_ms_max),
                                    COALESCE(excluded.response_ms_max, response_ms_max))",
     )
-    .bind(check.stream_id)
-    .bind(format_timestamp(hour_start(health.checked_at)))
-    .bind(health.is_live)
-    .bind(health.response_time_ms.map(|v| v as i64))
-    .execute(&mut *conn)
+    .bind(run_id)
+    .execute(conn)
     .await?;
-
-    let mut kinds = Vec::with_capacity(2);
-    if previous.is_none() || !was_active {
-        kinds.push(EventKind::Appeared);
-    }
-    if let Some(previous) = previous
-        && previous.checked
-        && previous.is_live != health.is_live
-    {
-        kinds.push(if health.is_live {
-            EventKind::Recovered
-        } else {
-            EventKind::WentDown
-        });
-    }
-    for kind in kinds {
-        sqlx::query(
-            "INSERT INTO stream_events (stream_id, kind, at, run_id, check_id, is_live, error_kind, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(check.stream_id)
-        .bind(kind.as_str())
-        .bind(check.checked_at)
-        .bind(check.run_id)
-        .bind(check.check_id)
-        .bind(health.is_live)
-        .bind(health.error_kind.map(|k| k.as_str()))
-        .bind(&health.error)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 
+/// Streams per statement of [`record_inactive`].
+const INACTIVE_BATCH: usize = 500;
+
 /// Writes an `inactive` event for each of `stream_ids` (active before the
-/// run, not reported by it), at the run's end. Runs inside `store_run`'s
-/// transaction.
+/// run, not reported by it), in id order, at `at` (the run's end).
 pub(super) async fn record_inactive(
     conn: &mut SqliteConnection,
     run_id: i64,
@@ -489,16 +529,19 @@ pub(super) async fn record_inactive(
 ) -> Result<(), sqlx::Error> {
     let mut ids: Vec<i64> = stream_ids.into_iter().collect();
     ids.sort_unstable();
-    for id in ids {
-        sqlx::query(
+    for batch in ids.chunks(INACTIVE_BATCH) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO stream_events (stream_id, kind, at, run_id, check_id, is_live, error_kind, error)
-             SELECT id, 'inactive', ?2, ?3, NULL, is_live, error_kind, error FROM streams WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(run_id)
-        .execute(&mut *conn)
-        .await?;
+             SELECT id, 'inactive', ",
+        );
+        insert.push_bind(at).push(", ").push_bind(run_id);
+        insert.push(", NULL, is_live, error_kind, error FROM streams WHERE id IN (");
+        let mut list = insert.separated(", ");
+        for id in batch {
+            list.push_bind(*id);
+        }
+        insert.push(") ORDER BY id");
+        insert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

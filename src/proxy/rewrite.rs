@@ -31,7 +31,7 @@ use std::borrow::Cow;
 
 use url::Url;
 
-use super::token::{Kind, Signer, has_playlist_extension, percent_decode};
+use super::token::{Kind, MAX_URL_BYTES, Signer, has_playlist_extension, percent_decode};
 use crate::hls::attributes;
 
 /// What a rewrite needs besides the playlist text.
@@ -102,75 +102,154 @@ pub fn rewrite(playlist: &str, ctx: &RewriteContext<'_>) -> String {
         Some(rest) => (BOM, rest),
         None => ("", playlist),
     };
-    let scan = Scan::of(text);
-    let writer = Writer {
-        base: ctx.base,
-        public_base: ctx.public_base.trim_end_matches('/'),
-        src: ctx.src,
-        signer: ctx.signer,
-    };
-    let mut out = String::with_capacity(text.len() + scan.uris * writer.bytes_per_uri());
+    let writer = Writer::new(ctx);
+    // One pass, sized from the line count (a media playlist has about one
+    // URI per two lines; more only costs a reallocation).
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let capacity = bom.len() + text.len() + lines.div_ceil(2) * writer.bytes_per_uri();
+    // Multivariant-only tags come before the URI lines they describe, so
+    // the pass starts as a media playlist and is redone only when such a
+    // tag appears after a URI line was already sent to `/relay`.
+    let mut multivariant = false;
+    loop {
+        match rewrite_pass(bom, text, &writer, multivariant, capacity) {
+            Ok(out) => return out,
+            Err(SeenMultivariant) => multivariant = true,
+        }
+    }
+}
+
+/// A multivariant-only tag after a URI line was written as a media
+/// segment: the pass must start again as multivariant.
+struct SeenMultivariant;
+
+/// One pass of [`rewrite`]. Bytes that stay are copied in runs (`copied`
+/// is how much of `text` is in `out`); a changed line flushes the run
+/// before it.
+fn rewrite_pass(
+    bom: &str,
+    text: &str,
+    writer: &Writer<'_>,
+    mut multivariant: bool,
+    capacity: usize,
+) -> Result<String, SeenMultivariant> {
+    let mut out = String::with_capacity(capacity);
     out.push_str(bom);
     let mut vars = Variables::default();
-
-    for (content, ending) in lines(text) {
+    let mut scratch = String::new();
+    let mut relayed_uri_line = false;
+    let mut copied = 0;
+    for (line_start, content, line_end) in Lines::new(text) {
         match classify(content) {
             Line::Uri { start, uri } => {
-                out.push_str(&content[..start]);
-                writer.push_uri(&mut out, uri, &vars, |url| {
-                    if scan.multivariant || has_playlist_extension(url.path().as_bytes()) {
+                let at = line_start + start;
+                out.push_str(&text[copied..at]);
+                writer.push_uri(&mut out, &mut scratch, uri, &vars, |path| {
+                    if multivariant || has_playlist_extension(path.as_bytes()) {
                         Kind::Proxy
                     } else {
+                        relayed_uri_line = true;
                         Kind::Relay
                     }
                 });
-                out.push_str(&content[start + uri.len()..]);
+                copied = at + uri.len();
             }
-            Line::Tag { name, .. } if name == STEERING_TAG => continue,
-            Line::Tag {
-                name: "EXT-X-DEFINE",
-                value,
-            } => match vars.define(value, ctx.base) {
-                // The player requests our URL, which has no such query
-                // parameter: RFC 8216bis makes a missing QUERYPARAM fatal,
-                // so hand the player the value itself.
-                Some((name, value)) if is_quoted_string_safe(value) => {
-                    out.push_str(&content[..content.len() - value_len(content)]);
-                    out.push_str("NAME=\"");
-                    out.push_str(name);
-                    out.push_str("\",VALUE=\"");
-                    out.push_str(value);
-                    out.push('"');
+            // `EXTINF` and other tags outside `EXT-X-` need nothing.
+            Line::Tag { name, .. } if !name.starts_with("EXT-X-") => {}
+            Line::Tag { name, value } => {
+                if !multivariant && MULTIVARIANT_TAGS.contains(&name) {
+                    if relayed_uri_line {
+                        return Err(SeenMultivariant);
+                    }
+                    multivariant = true;
                 }
-                _ => out.push_str(content),
-            },
-            Line::Tag { name, value } => match uri_tag_kind(name) {
-                Some(kind) => {
-                    out.push_str(&content[..content.len() - value.len()]);
-                    writer.push_attribute_list(&mut out, value, kind, &vars);
+                if name == STEERING_TAG {
+                    out.push_str(&text[copied..line_start]);
+                    copied = line_end;
+                } else if name == "EXT-X-DEFINE" {
+                    // The player requests our URL, which has no such query
+                    // parameter: RFC 8216bis makes a missing QUERYPARAM
+                    // fatal, so hand the player the value itself.
+                    if let Some((name, value)) = vars.define(value, writer.base)
+                        && is_quoted_string_safe(value)
+                    {
+                        out.push_str(&text[copied..line_start]);
+                        out.push_str(&content[..content.len() - value_len(content)]);
+                        out.push_str("NAME=\"");
+                        out.push_str(name);
+                        out.push_str("\",VALUE=\"");
+                        out.push_str(value);
+                        out.push('"');
+                        copied = line_start + content.len();
+                    }
+                } else if let Some(kind) = uri_tag_kind(name) {
+                    let value_start = line_start + content.len() - value.len();
+                    out.push_str(&text[copied..value_start]);
+                    writer.push_attribute_list(&mut out, &mut scratch, value, kind, &vars);
+                    copied = line_start + content.len();
                 }
-                None => out.push_str(content),
-            },
-            Line::Other => out.push_str(content),
+            }
+            Line::Other => {}
         }
-        out.push_str(ending);
     }
-    out
+    out.push_str(&text[copied..]);
+    Ok(out)
 }
 
-/// Splits text into `(content, ending)` pairs, `ending` being `"\r\n"`,
-/// `"\n"` or `""` (last line without a newline).
-fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
-    text.split_inclusive('\n').map(|line| {
-        let content_len = if line.ends_with("\r\n") {
-            line.len() - 2
-        } else if line.ends_with('\n') {
-            line.len() - 1
-        } else {
-            line.len()
+/// The lines of a text as `(start, content, end)`: `content` without its
+/// ending (`"\r\n"`, `"\n"`, or none on a last line without a newline),
+/// `start`/`end` the byte offsets of the line with its ending.
+struct Lines<'t> {
+    text: &'t str,
+    at: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Self { text, at: 0 }
+    }
+}
+
+impl<'t> Iterator for Lines<'t> {
+    type Item = (usize, &'t str, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        if start >= bytes.len() {
+            return None;
+        }
+        let (content_end, end) = match find_newline(&bytes[start..]) {
+            Some(i) => {
+                let newline = start + i;
+                let crlf = newline > start && bytes[newline - 1] == b'\r';
+                (if crlf { newline - 1 } else { newline }, newline + 1)
+            }
+            None => (bytes.len(), bytes.len()),
         };
-        line.split_at(content_len)
-    })
+        self.at = end;
+        Some((start, &self.text[start..content_end], end))
+    }
+}
+
+/// The index of the first `\n` in `bytes`. Lines are short, so this reads
+/// eight bytes per step (SWAR) instead of calling `memchr` per line.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut at = 0;
+    while let Some(word) = bytes[at..].first_chunk::<8>() {
+        let word = u64::from_le_bytes(*word) ^ NEWLINES;
+        // The lowest byte that was `\n` is now zero, and its high bit is
+        // the lowest one set here (bits above it may be false positives).
+        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+        if zeros != 0 {
+            return Some(at + zeros.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 /// What one line (without its ending) is.
@@ -191,8 +270,11 @@ fn classify(content: &str) -> Line<'_> {
         return Line::Other;
     }
     match body.strip_prefix('#') {
-        Some(tag) if tag.starts_with("EXT") => match tag.split_once(':') {
-            Some((name, value)) => Line::Tag { name, value },
+        Some(tag) if tag.starts_with("EXT") => match tag.bytes().position(|b| b == b':') {
+            Some(colon) => Line::Tag {
+                name: &tag[..colon],
+                value: &tag[colon + 1..],
+            },
             None => Line::Tag {
                 name: tag.trim_ascii_end(),
                 value: "",
@@ -203,36 +285,6 @@ fn classify(content: &str) -> Line<'_> {
             start: content.len() - body.len(),
             uri: body.trim_ascii_end(),
         },
-    }
-}
-
-/// What a first look at the whole playlist decides.
-struct Scan {
-    /// Has a multivariant-only tag: URI lines are variant playlists.
-    multivariant: bool,
-    /// Roughly how many URIs will be written, to size the output once.
-    uris: usize,
-}
-
-impl Scan {
-    fn of(text: &str) -> Self {
-        let mut scan = Scan {
-            multivariant: false,
-            uris: 0,
-        };
-        for (content, _) in lines(text) {
-            match classify(content) {
-                Line::Uri { .. } => scan.uris += 1,
-                Line::Tag { name, value } => {
-                    scan.multivariant |= MULTIVARIANT_TAGS.contains(&name);
-                    if uri_tag_kind(name).is_some() {
-                        scan.uris += value.matches("URI").count();
-                    }
-                }
-                Line::Other => {}
-            }
-        }
-        scan
     }
 }
 
@@ -277,7 +329,10 @@ impl<'p> Variables<'p> {
     }
 
     /// `text` with every `{$name}` of a known variable replaced; unknown
-    /// references stay as written. Values are not scanned again.
+    /// references stay as written. Values are not scanned again. A result
+    /// longer than any URL the proxy accepts ([`MAX_URL_BYTES`]) is useless,
+    /// and would let a playlist multiply itself (a long VALUE referenced once
+    /// per 4 bytes of a line): `text` then stays as written.
     fn substitute<'t>(&self, text: &'t str) -> Cow<'t, str> {
         if self.defined.is_empty() || !text.contains("{$") {
             return Cow::Borrowed(text);
@@ -292,6 +347,9 @@ impl<'p> Variables<'p> {
                 .and_then(|end| self.get(&after[..end]).map(|value| (end, value)));
             match found {
                 Some((end, value)) => {
+                    if out.len() + value.len() > MAX_URL_BYTES {
+                        return Cow::Borrowed(text);
+                    }
                     out.push_str(value);
                     rest = &after[end + 1..];
                 }
@@ -361,15 +419,120 @@ fn scheme(reference: &str) -> Option<&str> {
     valid.then_some(candidate)
 }
 
+/// Bytes of a [`simple_reference`]: [`PATH_BYTE`] may appear in its path
+/// (bytes that URL parsing copies unchanged: no percent-encoding, no `\`
+/// separator, no `%2e` dot segment, no `:` that could read as a scheme),
+/// [`QUERY_BYTE`] in its query (bytes the query of an http(s) URL keeps).
+const PATH_BYTE: u8 = 1;
+/// See [`PATH_BYTE`].
+const QUERY_BYTE: u8 = 2;
+/// [`PATH_BYTE`] and [`QUERY_BYTE`] of every byte value.
+const SIMPLE_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let unreserved = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b'@'
+            );
+        if unreserved || c == b'\'' {
+            table[b] |= PATH_BYTE;
+        }
+        if unreserved || matches!(c, b':' | b'/' | b'?' | b'%') {
+            table[b] |= QUERY_BYTE;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// If `reference` is a relative reference that resolves by plain
+/// concatenation, the length of its path part: a non-empty path of
+/// [`PATH_BYTE`]s and `/` (not `//` first, no `.` or `..` segment), then
+/// optionally a query of [`QUERY_BYTE`]s, no fragment. Almost every segment URI is
+/// one (`seg_123.ts`, `1080p/seg.ts?t=abc`, `/live/seg.ts`); anything else
+/// takes the general path through [`Url::join`].
+fn simple_reference(reference: &str) -> Option<usize> {
+    let bytes = reference.as_bytes();
+    if bytes.starts_with(b"//") {
+        return None;
+    }
+    let mut segment_start = 0;
+    let mut path_len = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'/' => {
+                if matches!(&bytes[segment_start..i], b"." | b"..") {
+                    return None;
+                }
+                segment_start = i + 1;
+            }
+            b'?' => {
+                path_len = i;
+                break;
+            }
+            _ if SIMPLE_BYTES[usize::from(b)] & PATH_BYTE == 0 => return None,
+            _ => {}
+        }
+    }
+    let simple = path_len > 0
+        && !matches!(&bytes[segment_start..path_len], b"." | b"..")
+        && bytes[path_len..]
+            .iter()
+            .all(|&b| SIMPLE_BYTES[usize::from(b)] & QUERY_BYTE != 0);
+    simple.then_some(path_len)
+}
+
 /// Writes proxy URIs into the output buffer.
 struct Writer<'a> {
     base: &'a Url,
+    /// `scheme://authority` of the base: prefix of absolute-path references.
+    origin: &'a str,
+    /// The base up to the last `/` of its path: prefix of relative paths.
+    directory: &'a str,
+    /// Whether [`simple_reference`]s may be resolved by concatenation (the
+    /// base is http(s), so the result is too).
+    concatenate: bool,
     public_base: &'a str,
     src: Option<&'a str>,
     signer: &'a Signer,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(ctx: &RewriteContext<'a>) -> Self {
+        let base = ctx.base;
+        let text = base.as_str();
+        let path_start = text.len() - base[url::Position::BeforePath..].len();
+        let path_end = path_start + base.path().len();
+        let directory_end = text[path_start..path_end]
+            .rfind('/')
+            .map_or(path_end, |slash| path_start + slash + 1);
+        Self {
+            base,
+            origin: &text[..path_start],
+            directory: &text[..directory_end],
+            concatenate: matches!(base.scheme(), "http" | "https") && path_start < directory_end,
+            public_base: ctx.public_base.trim_end_matches('/'),
+            src: ctx.src,
+            signer: ctx.signer,
+        }
+    }
+
     /// A generous estimate of one written URI's length, to pre-size the
     /// output: base64 of a URL about as long as the base, the signature, the
     /// site key and a name.
@@ -377,20 +540,58 @@ impl Writer<'_> {
         self.public_base.len() + (self.base.as_str().len() + 32) * 4 / 3 + 128
     }
 
+    /// Writes the absolute URL `reference` names into `scratch` and returns
+    /// the byte range of its path there, or `None` when it must be left as
+    /// it is (see [`resolve`]).
+    fn resolve_into(&self, reference: &str, scratch: &mut String) -> Option<(usize, usize)> {
+        scratch.clear();
+        if self.concatenate
+            && let Some(path_len) = simple_reference(reference)
+        {
+            let prefix = if reference.starts_with('/') {
+                self.origin
+            } else {
+                self.directory
+            };
+            scratch.push_str(prefix);
+            scratch.push_str(reference);
+            debug_assert_eq!(
+                self.base.join(reference).ok().as_ref().map(Url::as_str),
+                Some(scratch.as_str()),
+                "concatenation must resolve {reference:?} as URL parsing does"
+            );
+            return Some((self.origin.len(), prefix.len() + path_len));
+        }
+        let url = resolve(self.base, reference)?;
+        let path_start = url.as_str().len() - url[url::Position::BeforePath..].len();
+        scratch.push_str(url.as_str());
+        Some((path_start, path_start + url.path().len()))
+    }
+
     /// Appends the proxy URI for `reference` (after variable substitution),
-    /// or `reference` itself when it is not an http(s) URI.
+    /// or `reference` itself when it is not an http(s) URI. `kind` chooses
+    /// the endpoint from the resolved URL's path; `scratch` is reused
+    /// between calls so that resolving allocates nothing.
     fn push_uri(
         &self,
         out: &mut String,
+        scratch: &mut String,
         reference: &str,
         vars: &Variables<'_>,
-        kind: impl FnOnce(&Url) -> Kind,
+        kind: impl FnOnce(&str) -> Kind,
     ) {
         let substituted = vars.substitute(reference);
-        match resolve(self.base, &substituted) {
-            Some(url) => {
+        match self.resolve_into(&substituted, scratch) {
+            Some((path_start, path_end)) => {
                 out.push_str(self.public_base);
-                self.signer.push_path(out, kind(&url), url.as_str(), self.src);
+                let path = &scratch[path_start..path_end];
+                let segment = path
+                    .bytes()
+                    .rposition(|b| b == b'/')
+                    .map_or(path, |slash| &path[slash + 1..]);
+                let kind = kind(path);
+                self.signer
+                    .push_path_with_segment(out, kind, scratch, segment, self.src);
             }
             None => out.push_str(reference),
         }
@@ -400,7 +601,14 @@ impl Writer<'_> {
     /// attribute rewritten. An attribute is `URI` only when its name, at the
     /// start of the list or after a comma outside quotes, is exactly `URI`;
     /// quoted values of other attributes are skipped whole.
-    fn push_attribute_list(&self, out: &mut String, list: &str, kind: Kind, vars: &Variables<'_>) {
+    fn push_attribute_list(
+        &self,
+        out: &mut String,
+        scratch: &mut String,
+        list: &str,
+        kind: Kind,
+        vars: &Variables<'_>,
+    ) {
         let bytes = list.as_bytes();
         let mut copied = 0;
         let mut i = 0;
@@ -410,7 +618,7 @@ impl Writer<'_> {
                 at_name = false;
                 if let Some((value_start, value_end)) = uri_value_at(list, i) {
                     out.push_str(&list[copied..value_start]);
-                    self.push_uri(out, &list[value_start..value_end], vars, |_| kind);
+                    self.push_uri(out, scratch, &list[value_start..value_end], vars, |_| kind);
                     copied = value_end;
                     i = value_end + 1;
                     continue;
@@ -1140,6 +1348,35 @@ urn:example:seg
         fn arbitrary_text_never_panics_and_keeps_lines_without_uris(text in any::<String>()) {
             let out = run(&text);
             check_preserved(&text, &out)?;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn find_newline_finds_the_first_newline(text in prop::collection::vec(prop::sample::select(vec![b'\n', b'\r', b'a', 0x8a, 0x0b, 0x09]), 0..40)) {
+            prop_assert_eq!(find_newline(&text), text.iter().position(|&b| b == b'\n'));
+        }
+
+        /// Resolution by concatenation ([`simple_reference`]) gives what URL
+        /// parsing gives (the debug assertion inside `resolve_into` checks
+        /// it too), and the path range it reports is the URL's path.
+        #[test]
+        fn fast_resolution_agrees_with_url_parsing(
+            reference in "[a-zA-Z0-9./?%:@'!$&()*+,;=~_#{} \\-]{0,16}",
+            base in prop::sample::select(vec![BASE, "https://h.example/", "http://h.example:8080/a/b?q=1", "https://h.example/dir/"]),
+        ) {
+            let base = Url::parse(base).expect("valid base");
+            let signer = signer();
+            let ctx = RewriteContext { base: &base, public_base: PUBLIC, src: None, signer: &signer };
+            let writer = Writer::new(&ctx);
+            let mut scratch = String::new();
+            let resolved = writer.resolve_into(&reference, &mut scratch);
+            let expected = resolve(&base, &reference);
+            prop_assert_eq!(resolved.is_some(), expected.is_some());
+            if let (Some((start, end)), Some(url)) = (resolved, expected) {
+                prop_assert_eq!(scratch.as_str(), url.as_str());
+                prop_assert_eq!(&scratch[start..end], url.path());
+            }
         }
     }
 }

@@ -220,7 +220,44 @@ impl Signer {
     /// Appends [`Signer::path`] to `out`, so a rewriter can write a whole
     /// playlist into one buffer.
     pub fn push_path(&self, out: &mut String, kind: Kind, url: &str, src: Option<&str>) {
+        self.push_path_with_segment(out, kind, url, last_segment(url), src);
+    }
+
+    /// [`Signer::push_path`] for a caller that already knows the last path
+    /// segment of `url` (see [`last_segment`]), as a rewriter that has just
+    /// resolved the URL does: it saves a scan of the URL per URI.
+    pub(crate) fn push_path_with_segment(
+        &self,
+        out: &mut String,
+        kind: Kind,
+        url: &str,
+        segment: &str,
+        src: Option<&str>,
+    ) {
         debug_assert!(src.is_none_or(is_valid_src), "src must be a site key");
+        debug_assert_eq!(segment, last_segment(url), "segment of {url}");
+        if url.len() <= STACK_PATH_URL_BYTES && src.is_none_or(|src| src.len() <= MAX_SRC_CHARS) {
+            // The common case (a rewriter writes one path per URI): the
+            // whole path is built on the stack and appended at once.
+            let mut path = StackText::<STACK_PATH_BYTES>::new();
+            path.push(b"/");
+            path.push(kind.as_str().as_bytes());
+            path.push(b"/");
+            path.push_base64(url.as_bytes());
+            path.push(b".");
+            path.push_base64(&self.mac(kind, url, src).finalize().into_bytes());
+            if let Some(src) = src {
+                path.push(b".");
+                path.push(src.as_bytes());
+            }
+            path.push(b"/");
+            let mut name = [0u8; MAX_NAME_CHARS];
+            let name_len = write_name(&mut name, kind, segment);
+            path.push(&name[..name_len]);
+            if path.append_to(out) {
+                return;
+            }
+        }
         out.push('/');
         out.push_str(kind.as_str());
         out.push('/');
@@ -232,7 +269,109 @@ impl Signer {
             out.push_str(src);
         }
         out.push('/');
-        push_name(out, kind, url);
+        push_name(out, kind, segment);
+    }
+}
+
+/// Longest URL whose signed path [`Signer::push_path`] builds on the
+/// stack (every segment URL in practice; longer ones take the general way).
+const STACK_PATH_URL_BYTES: usize = 384;
+
+/// Room for that path: kind, base64 of the URL, signature, src, name and
+/// separators.
+const STACK_PATH_BYTES: usize =
+    8 + STACK_PATH_URL_BYTES.div_ceil(3) * 4 + 44 + MAX_SRC_CHARS + MAX_NAME_CHARS;
+
+/// The base64url alphabet (RFC 4648 §5).
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The two base64url characters of every 12-bit value: two lookups per
+/// three input bytes instead of four.
+const BASE64URL_PAIRS: [[u8; 2]; 4096] = {
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [BASE64URL[i >> 6], BASE64URL[i & 63]];
+        i += 1;
+    }
+    table
+};
+
+/// ASCII text built in a stack buffer, appended to a `String` with a single
+/// UTF-8 check. Exists because a rewritten playlist writes thousands of
+/// signed paths, and per-piece appends (and `base64`'s `encode_string`,
+/// which zeroes a 1 KiB buffer per call) cost as much as the signing.
+struct StackText<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    fn new() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`; the caller sized `N` for everything it appends.
+    fn push(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `input` as base64url without padding (what
+    /// `URL_SAFE_NO_PAD` writes, byte for byte).
+    fn push_base64(&mut self, input: &[u8]) {
+        let len = input.len() / 3 * 4 + [0, 2, 3][input.len() % 3];
+        let out = &mut self.bytes[self.len..self.len + len];
+        let (mut read, mut written) = (0, 0);
+        // Six bytes (two 24-bit groups) per step, read as one big-endian
+        // word, while eight can be read.
+        while let Some(word) = input[read..].first_chunk::<8>()
+            && let Some(chars) = out[written..].first_chunk_mut::<8>()
+        {
+            let word = u64::from_be_bytes(*word);
+            let (a, b) = ((word >> 40) as usize, (word >> 16) as usize & 0xff_ffff);
+            chars[..2].copy_from_slice(&BASE64URL_PAIRS[a >> 12]);
+            chars[2..4].copy_from_slice(&BASE64URL_PAIRS[a & 0xfff]);
+            chars[4..6].copy_from_slice(&BASE64URL_PAIRS[b >> 12]);
+            chars[6..].copy_from_slice(&BASE64URL_PAIRS[b & 0xfff]);
+            read += 6;
+            written += 8;
+        }
+        let mut chunks = input[read..].chunks_exact(3);
+        let mut quads = out[written..].chunks_exact_mut(4);
+        for (chunk, quad) in (&mut chunks).zip(&mut quads) {
+            let n = usize::from(chunk[0]) << 16 | usize::from(chunk[1]) << 8 | usize::from(chunk[2]);
+            quad[..2].copy_from_slice(&BASE64URL_PAIRS[n >> 12]);
+            quad[2..].copy_from_slice(&BASE64URL_PAIRS[n & 0xfff]);
+        }
+        match (chunks.remainder(), quads.into_remainder()) {
+            ([a], [x, y]) => {
+                *x = BASE64URL[usize::from(a >> 2)];
+                *y = BASE64URL[usize::from(a & 3) << 4];
+            }
+            ([a, b], [x, y, z]) => {
+                *x = BASE64URL[usize::from(a >> 2)];
+                *y = BASE64URL[usize::from(a & 3) << 4 | usize::from(b >> 4)];
+                *z = BASE64URL[usize::from(b & 15) << 2];
+            }
+            _ => {}
+        }
+        self.len += len;
+    }
+
+    /// Appends the text to `out`; false (nothing appended) if it is not
+    /// UTF-8, which only ASCII pushes cannot cause.
+    fn append_to(&self, out: &mut String) -> bool {
+        match std::str::from_utf8(&self.bytes[..self.len]) {
+            Ok(text) => {
+                out.push_str(text);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -310,16 +449,39 @@ pub fn is_valid_src(src: &str) -> bool {
 /// The `<name>` for `url` (see the module docs).
 pub fn name_for(kind: Kind, url: &str) -> String {
     let mut out = String::with_capacity(MAX_NAME_CHARS);
-    push_name(&mut out, kind, url);
+    push_name(&mut out, kind, last_segment(url));
     out
 }
 
-fn push_name(out: &mut String, kind: Kind, url: &str) {
-    let decoded = percent_decode(last_segment(url));
+/// Appends the `<name>` made of `segment`, the last path segment of a URL.
+fn push_name(out: &mut String, kind: Kind, segment: &str) {
+    let mut name = [0u8; MAX_NAME_CHARS];
+    let len = write_name(&mut name, kind, segment);
+    // Only ASCII is written, so this never falls back.
+    out.push_str(std::str::from_utf8(&name[..len]).unwrap_or(kind.default_name()));
+}
+
+/// Bytes kept as they are in a `<name>`; every other byte becomes `_`.
+const NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
+
+/// Writes the `<name>` made of `segment` (the last path segment of a URL)
+/// into `buffer`, ASCII only, and returns its length.
+fn write_name(buffer: &mut [u8; MAX_NAME_CHARS], kind: Kind, segment: &str) -> usize {
+    let decoded = percent_decode(segment);
     let name: &[u8] = &decoded;
     if matches!(name, b"" | b"." | b"..") {
-        out.push_str(kind.default_name());
-        return;
+        let default = kind.default_name().as_bytes();
+        buffer[..default.len()].copy_from_slice(default);
+        return default.len();
     }
     let (stem, ext): (&[u8], &[u8]) = match kind {
         Kind::Proxy if has_playlist_extension(name) => {
@@ -334,13 +496,14 @@ fn push_name(out: &mut String, kind: Kind, url: &str) {
         },
     };
     let stem = &stem[..stem.len().min(MAX_NAME_CHARS - ext.len())];
-    for &b in stem.iter().chain(ext) {
-        out.push(if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            char::from(b)
-        } else {
-            '_'
-        });
+    let (stem_out, ext_out) = buffer.split_at_mut(stem.len());
+    for (slot, &b) in stem_out.iter_mut().zip(stem) {
+        *slot = if NAME_BYTES[usize::from(b)] { b } else { b'_' };
     }
+    for (slot, &b) in ext_out.iter_mut().zip(ext) {
+        *slot = if NAME_BYTES[usize::from(b)] { b } else { b'_' };
+    }
+    stem.len() + ext.len()
 }
 
 /// Whether a path ends in `.m3u8` or `.m3u`, ignoring case.
@@ -354,12 +517,34 @@ pub(crate) fn has_playlist_extension(path: &[u8]) -> bool {
 /// The last path segment of an absolute URL's text: after the last `/` of
 /// the path, before any query or fragment; empty when the URL has no path.
 fn last_segment(url: &str) -> &str {
-    let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
-    let path = match url.find("://") {
-        Some(i) => url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]),
-        None => url,
-    };
-    path.rsplit('/').next().unwrap_or("")
+    // One forward pass over bytes (this runs once per URI of every
+    // rewritten playlist). Only the part before any `?` or `#` counts; if
+    // it has a `://`, the path starts at the first `/` after the first one
+    // (no such `/`: no path); the segment follows the path's last `/`.
+    let bytes = url.as_bytes();
+    let mut segment_start = 0;
+    let mut authority_seen = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'?' | b'#' => break,
+            b':' if !authority_seen && bytes[i + 1..].starts_with(b"//") => {
+                authority_seen = true;
+                match bytes[i + 3..]
+                    .iter()
+                    .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+                {
+                    Some(j) if bytes[i + 3 + j] == b'/' => i += 3 + j,
+                    _ => return "",
+                }
+                continue;
+            }
+            b'/' => segment_start = i + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    &url[segment_start..i]
 }
 
 /// Decodes `%XX` escapes (a `%` not followed by two hex digits stays as it
@@ -759,5 +944,79 @@ mod tests {
     #[test]
     fn debug_does_not_print_the_key() {
         assert_eq!(format!("{:?}", Signer::new(b"secret")), "Signer { .. }");
+    }
+
+    /// The straightforward reading of [`last_segment`]'s rule, to check the
+    /// one-pass version against.
+    fn last_segment_reference(url: &str) -> &str {
+        let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
+        let path = match url.find("://") {
+            Some(i) => url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]),
+            None => url,
+        };
+        path.rsplit('/').next().unwrap_or("")
+    }
+
+    #[test]
+    fn last_segment_edge_cases() {
+        for (url, segment) in [
+            ("http://h/a/b.ts?x=/y#z", "b.ts"),
+            ("http://h", ""),
+            ("http://h?x=/a", ""),
+            ("http://h/", ""),
+            ("http://h/r/http://o/x.ts", "x.ts"),
+            ("x/y://host", ""),
+            ("/a/b://c/d", "d"),
+            ("seg.ts", "seg.ts"),
+            ("a:/b", "b"),
+            ("", ""),
+        ] {
+            assert_eq!(last_segment(url), segment, "{url}");
+            assert_eq!(last_segment_reference(url), segment, "{url}");
+        }
+    }
+
+    #[test]
+    fn stack_base64_matches_the_base64_crate() {
+        let bytes: Vec<u8> = (0..600u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in 0..=bytes.len() {
+            let mut text = StackText::<800>::new();
+            text.push_base64(&bytes[..len]);
+            let mut out = String::new();
+            assert!(text.append_to(&mut out));
+            assert_eq!(out, URL_SAFE_NO_PAD.encode(&bytes[..len]), "length {len}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn last_segment_matches_its_reference(url in "[a-z:/?#.%]{0,24}") {
+            proptest::prop_assert_eq!(last_segment(&url), last_segment_reference(&url));
+        }
+
+        /// The stack-built path (short URLs) and the general one (long
+        /// URLs) are both exactly the documented token.
+        #[test]
+        fn signed_paths_have_the_documented_form(
+            path in "[a-zA-Z0-9/._~%-]{0,40}",
+            repeat in 0usize..20,
+            src in proptest::option::of("[a-z0-9_-]{1,64}"),
+            relay in proptest::bool::ANY,
+        ) {
+            let kind = if relay { Kind::Relay } else { Kind::Proxy };
+            let url = format!("https://cdn.example.com/{}{path}", "long/".repeat(repeat * 4));
+            let signer = signer();
+            let expected = format!(
+                "/{}/{}.{}{}/{}",
+                kind.as_str(),
+                encode_url(&url),
+                signer.sign(kind, &url, src.as_deref()),
+                src.as_deref().map(|s| format!(".{s}")).unwrap_or_default(),
+                name_for(kind, &url)
+            );
+            proptest::prop_assert_eq!(signer.path(kind, &url, src.as_deref()), expected);
+        }
     }
 }

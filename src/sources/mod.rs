@@ -18,7 +18,7 @@ use crate::config::{ExtractorConfig, ExtractorKind};
 use crate::model::StreamCandidate;
 use crate::net::{self, AddressGuard, BodyError};
 
-pub use json::JsonSource;
+pub use json::{JsonSource, map_items};
 pub use m3u::{M3uSource, parse_m3u};
 pub use static_list::StaticSource;
 
