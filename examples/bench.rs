@@ -7,10 +7,12 @@
 //! cargo run --release --example bench -- --only relay1,proxy
 //! ```
 //!
-//! Everything runs in this one process on 127.0.0.1: a local origin (axum,
-//! bodies served as `Bytes` slices of buffers built once, so it copies
-//! nothing), the real service (`App::build` + `App::serve` on a temp
-//! database, `network.allow_private_networks = true`), and the clients.
+//! Each scenario group runs in its own child process of this binary (so
+//! each starts with a fresh RSS), and within it everything runs in that
+//! one process on 127.0.0.1: a local origin (axum, bodies served as
+//! `Bytes` slices of buffers built once, so it copies nothing), the real
+//! service (`App::build` + `App::serve` on a temp database,
+//! `network.allow_private_networks = true`), and the clients.
 //! Baselines are the same requests sent straight to the origin, interleaved
 //! with ours round by round so that machine noise hits both alike.
 //! `docs/PERFORMANCE.md` explains each scenario and holds the latest table.
@@ -142,16 +144,21 @@ const GROUPS: [&str; 6] = ["relay1", "relay32", "proxy", "rewrite", "health", "l
 struct Args {
     quick: bool,
     groups: BTreeSet<&'static str>,
+    /// Internal: run the groups in this process and print only the rows
+    /// (the parent runs each group in its own child process).
+    child: bool,
 }
 
 impl Args {
     fn parse() -> anyhow::Result<Self> {
         let mut quick = false;
+        let mut child = false;
         let mut groups: BTreeSet<&'static str> = GROUPS.into_iter().collect();
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
+                "--child" => child = true,
                 "--only" => {
                     let list = args.next().context("--only needs a list, e.g. relay1,proxy")?;
                     groups = BTreeSet::new();
@@ -173,7 +180,7 @@ impl Args {
                 other => bail!("unknown argument {other:?} (try --help)"),
             }
         }
-        Ok(Self { quick, groups })
+        Ok(Self { quick, groups, child })
     }
 }
 
@@ -213,24 +220,68 @@ impl Row {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse()?;
+    if !args.child {
+        return run_children(&args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    runtime.block_on(run(args))
+    runtime.block_on(run_groups(args))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let sizes = if args.quick { Sizes::quick() } else { Sizes::full() };
+/// Runs each group in a child process of this binary, so that every group
+/// starts from a fresh process (its RSS and allocator state are its own),
+/// then prints the machine line and one table of all rows.
+fn run_children(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
+    let exe = std::env::current_exe().context("locating this binary")?;
     eprintln!("{}", machine_line(args.quick));
+    let mut rows = Vec::new();
+    for group in &args.groups {
+        let mut command = std::process::Command::new(&exe);
+        command.args(["--child", "--only", group]);
+        if args.quick {
+            command.arg("--quick");
+        }
+        let output = command
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running group {group}"))?;
+        ensure!(
+            output.status.success(),
+            "group {group} failed ({})",
+            output.status
+        );
+        let text = String::from_utf8(output.stdout).context("rows are UTF-8")?;
+        rows.extend(
+            text.lines()
+                .filter(|line| line.starts_with("| "))
+                .map(str::to_owned),
+        );
+    }
+    rows.sort_by_key(|row| {
+        let scenario = row.trim_start_matches("| ");
+        SCENARIO_ORDER.iter().position(|p| scenario.starts_with(p))
+    });
+    println!("{}", machine_line(args.quick));
+    println!("| scenario | ours | baseline (same run) | ratio | target | pass |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for row in rows {
+        println!("{row}");
+    }
+    eprintln!("bench finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs the selected groups in this process and prints their rows.
+async fn run_groups(args: Args) -> anyhow::Result<()> {
+    let sizes = if args.quick { Sizes::quick() } else { Sizes::full() };
     let dir = tempfile::tempdir().context("creating a temp dir")?;
     let origin = Origin::start(sizes.playlist_segments).await?;
     let client = bench_client(sizes.multi_clients.max(sizes.load_clients))?;
     let mut rows = Vec::new();
 
-    // First, in a process that has served nothing yet, so its RSS is the
-    // run's own: health checks, then storing the run they produced.
     if args.groups.contains("health") {
         eprintln!("== health check run of {} streams", sizes.health_streams);
         let (health_rows, record, config) = health_scenario(&origin, &sizes, dir.path()).await?;
@@ -257,6 +308,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rows.push(proxy_scenario(&origin, &service, &client, &sizes).await?);
     }
     if args.groups.contains("rewrite") {
+        eprintln!("== rewriter alone");
         rows.push(rewrite_scenario(&origin, &sizes)?);
     }
     service.stop().await?;
@@ -268,11 +320,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         rows.push(listing_scenario(&client, &sizes, dir.path()).await?);
     }
-
-    rows.sort_by_key(|row| SCENARIO_ORDER.iter().position(|p| row.scenario.starts_with(p)));
-    println!("{}", machine_line(args.quick));
-    println!("{}", table(&rows, args.quick));
-    eprintln!("bench finished in {:.1} s", started.elapsed().as_secs_f64());
+    for row in &rows {
+        println!("{}", row_line(row, args.quick));
+    }
     Ok(())
 }
 
@@ -319,23 +369,17 @@ fn machine_line(quick: bool) -> String {
     )
 }
 
-/// The rows as a Markdown table.
-fn table(rows: &[Row], quick: bool) -> String {
-    let mut out = String::from("| scenario | ours | baseline (same run) | ratio | target | pass |\n");
-    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
-    for row in rows {
-        let pass = match (quick, row.pass) {
-            (true, _) => "(quick)",
-            (false, true) => "yes",
-            (false, false) => "**no**",
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {pass} |",
-            row.scenario, row.ours, row.baseline, row.ratio, row.target
-        );
-    }
-    out
+/// A row as a line of the Markdown table.
+fn row_line(row: &Row, quick: bool) -> String {
+    let pass = match (quick, row.pass) {
+        (true, _) => "(quick)",
+        (false, true) => "yes",
+        (false, false) => "**no**",
+    };
+    format!(
+        "| {} | {} | {} | {} | {} | {pass} |",
+        row.scenario, row.ours, row.baseline, row.ratio, row.target
+    )
 }
 
 // ---------------------------------------------------------------- origin --
@@ -350,6 +394,9 @@ struct OriginState {
     health_playlist: Bytes,
     /// Its segments.
     segment: Bytes,
+    /// Requests for health-checked paths (playlists and segments), to show
+    /// how many requests one check makes.
+    health_requests: AtomicU64,
 }
 
 /// The local origin on 127.0.0.1.
@@ -377,6 +424,7 @@ impl Origin {
                   #EXTINF:6.0,\nseg7.ts\n#EXTINF:6.0,\nseg8.ts\n#EXTINF:6.0,\nseg9.ts\n",
             ),
             segment: segment.into(),
+            health_requests: AtomicU64::new(0),
         });
         let router = Router::new()
             .route("/blob/{size}", get(serve_blob))
@@ -438,6 +486,7 @@ async fn serve_playlist(State(state): State<Arc<OriginState>>) -> Response {
 }
 
 async fn serve_health_playlist(State(state): State<Arc<OriginState>>) -> Response {
+    state.health_requests.fetch_add(1, Ordering::Relaxed);
     playlist_response(state.health_playlist.clone())
 }
 
@@ -447,6 +496,7 @@ fn playlist_response(body: Bytes) -> Response {
 
 /// A segment, honouring `Range: bytes=a-b` (deep health checks read a part).
 async fn serve_segment(State(state): State<Arc<OriginState>>, headers: HeaderMap) -> Response {
+    state.health_requests.fetch_add(1, Ordering::Relaxed);
     let body = state.segment.clone();
     let len = body.len();
     let range = headers
@@ -935,6 +985,7 @@ async fn health_scenario(
         })
     };
     let before = rss_bytes();
+    let requests_before = origin.state.health_requests.load(Ordering::Relaxed);
     let rss = PeakRss::start();
     let started = Instant::now();
     let (summary, record) = app
@@ -956,6 +1007,7 @@ async fn health_scenario(
         .context("the run reported no progress")?;
     let checks_time = checks_done - started;
     let rate = sizes.health_streams as f64 / checks_time.as_secs_f64();
+    let requests = origin.state.health_requests.load(Ordering::Relaxed) - requests_before;
     app.db().close().await;
     let rows = vec![
         Row::new(
@@ -964,8 +1016,9 @@ async fn health_scenario(
                 sizes.health_streams
             ),
             format!(
-                "{rate:.0} checks/s ({:.2} s; whole run with store {:.2} s)",
+                "{rate:.0} checks/s ({:.2} s, {:.1} origin requests per check; whole run with store {:.2} s)",
                 checks_time.as_secs_f64(),
+                requests as f64 / sizes.health_streams as f64,
                 run_time.as_secs_f64()
             ),
             "—",
