@@ -925,6 +925,10 @@ impl Database {
     }
 }
 
+/// Previous standings by site key, then URL (two levels, so a run looks a
+/// stream up with borrowed `&str`s instead of building an owned key).
+pub type Standings = std::collections::HashMap<String, std::collections::HashMap<String, PreviousStanding>>;
+
 /// Row of [`Database::previous_standings`].
 #[derive(FromRow)]
 struct StandingRow {
@@ -943,10 +947,7 @@ impl Database {
     /// Every stream's standing by `(site_key, url)`: what a run needs to
     /// damp flapping, smooth latency, score, and tell a frozen live playlist.
     /// Reads the streams table and at most 24 rollup rows per stream.
-    pub async fn previous_standings(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<std::collections::HashMap<(String, String), PreviousStanding>, DbError> {
+    pub async fn previous_standings(&self, now: DateTime<Utc>) -> Result<Standings, DbError> {
         let since = format_timestamp(now - chrono::Duration::hours(24));
         let rows = sqlx::query_as::<_, StandingRow>(
             "SELECT s.site_key, s.url, s.health_state, s.consecutive_failures, s.ewma_response_ms,
@@ -958,9 +959,9 @@ impl Database {
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
+        let mut standings = Standings::new();
+        for row in rows {
+            {
                 let checked_at = row
                     .checked_at
                     .as_deref()
@@ -981,8 +982,12 @@ impl Database {
                     media,
                     uptime_24h: row.uptime_24h,
                 };
-                ((row.site_key, row.url), standing)
-            })
-            .collect())
+                standings
+                    .entry(row.site_key)
+                    .or_default()
+                    .insert(row.url, standing);
+            }
+        }
+        Ok(standings)
     }
 }

@@ -158,24 +158,24 @@ struct Target {
 }
 
 /// A URL under one set of request headers: the unit that is checked once.
+/// Header sets are numbered once per run (extractors with equal headers
+/// share a number), so a key is cheap to build for every candidate.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct CheckKey {
     url: String,
-    headers: Vec<(String, Vec<u8>)>,
+    header_set: usize,
 }
 
-impl CheckKey {
-    fn new(url: &str, headers: &HeaderMap) -> Self {
-        let mut pairs: Vec<_> = headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect();
-        pairs.sort();
-        Self {
-            url: url.to_owned(),
-            headers: pairs,
-        }
-    }
+/// For each enabled extractor, the index of the first one with the same
+/// headers: its header-set number.
+fn header_sets(extractors: &[&Arc<Extractor>]) -> Vec<usize> {
+    (0..extractors.len())
+        .map(|i| {
+            (0..=i)
+                .find(|&j| extractors[j].headers == extractors[i].headers)
+                .unwrap_or(i)
+        })
+        .collect()
 }
 
 impl Inner {
@@ -195,19 +195,21 @@ impl Inner {
             tracing::warn!(error = %e, "cannot read previous stream state; judging streams as new");
             HashMap::new()
         });
+        let header_sets = header_sets(&enabled);
+        let standing = |site_key: &str, url: &str| previous.get(site_key).and_then(|by_url| by_url.get(url));
         let mut unique: HashMap<CheckKey, Target> = HashMap::new();
-        for (extractor, (_, _, candidates)) in enabled.iter().zip(&found) {
+        for ((extractor, (_, _, candidates)), &header_set) in enabled.iter().zip(&found).zip(&header_sets) {
             for candidate in candidates {
-                let media = previous
-                    .get(&(extractor.site_key.clone(), candidate.url.clone()))
-                    .and_then(|standing| standing.media.clone());
-                let target = unique
-                    .entry(CheckKey::new(&candidate.url, &extractor.headers))
-                    .or_insert_with(|| Target {
-                        url: candidate.url.clone(),
-                        headers: extractor.headers.clone(),
-                        previous: None,
-                    });
+                let media = standing(&extractor.site_key, &candidate.url).and_then(|s| s.media.clone());
+                let key = CheckKey {
+                    url: candidate.url.clone(),
+                    header_set,
+                };
+                let target = unique.entry(key).or_insert_with(|| Target {
+                    url: candidate.url.clone(),
+                    headers: extractor.headers.clone(),
+                    previous: None,
+                });
                 target.previous = target.previous.take().or(media);
             }
         }
@@ -216,25 +218,31 @@ impl Inner {
         let outcomes = enabled
             .iter()
             .zip(found)
-            .map(|(extractor, (duration_ms, error, candidates))| ExtractorOutcome {
-                site_key: extractor.site_key.clone(),
-                duration_ms,
-                error,
-                streams: candidates
-                    .into_iter()
-                    .filter_map(|candidate| {
-                        let key = CheckKey::new(&candidate.url, &extractor.headers);
-                        let health = verdicts.get(&key)?.clone();
-                        let standing = previous.get(&(extractor.site_key.clone(), candidate.url.clone()));
-                        let verdict = self.verdict(&health, standing);
-                        Some(CheckedStream {
-                            candidate,
-                            health,
-                            verdict,
+            .zip(&header_sets)
+            .map(
+                |((extractor, (duration_ms, error, candidates)), &header_set)| ExtractorOutcome {
+                    site_key: extractor.site_key.clone(),
+                    duration_ms,
+                    error,
+                    streams: candidates
+                        .into_iter()
+                        .filter_map(|candidate| {
+                            let key = CheckKey {
+                                url: candidate.url.clone(),
+                                header_set,
+                            };
+                            let health = verdicts.get(&key)?.clone();
+                            let verdict =
+                                self.verdict(&health, standing(&extractor.site_key, &candidate.url));
+                            Some(CheckedStream {
+                                candidate,
+                                health,
+                                verdict,
+                            })
                         })
-                    })
-                    .collect(),
-            })
+                        .collect(),
+                },
+            )
             .collect();
         let record = RunRecord {
             trigger,
