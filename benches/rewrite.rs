@@ -1,5 +1,7 @@
 //! Criterion bench of the playlist rewriter alone (issue 8: at least
-//! 200 MB/s of input on a 5,000-segment media playlist).
+//! 200 MB/s of input on a 5,000-segment media playlist): the first rewrite
+//! of a playlist, where every URI is signed, and a reload, where the signer
+//! remembers the paths of the URIs it signed last time.
 //!
 //! Run with `cargo bench --bench rewrite`; throughput is reported in MB/s
 //! (decimal) of *input* playlist bytes.
@@ -10,7 +12,7 @@ mod support;
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use f1_stream::proxy::rewrite::{RewriteContext, rewrite};
 use f1_stream::proxy::token::{Kind, Signer};
 use hmac::{Hmac, KeyInit, Mac};
@@ -20,10 +22,15 @@ use url::Url;
 /// Segments in the benchmarked playlists (the issue's size).
 const SEGMENTS: usize = 5_000;
 
-fn bench_rewrite(c: &mut Criterion) {
+/// Key of every bench signer.
+const KEY: &[u8] = b"bench signing key, 32 bytes long!";
+
+/// The first rewrite of a playlist: every URI signed (a signer that
+/// remembers no signed paths, so every iteration is a first sight).
+fn bench_first_sight(c: &mut Criterion) {
     let base = Url::parse("https://cdn.example.com/live/f1/index.m3u8?token=abc123").expect("valid base URL");
-    let signer = Signer::new(b"bench signing key, 32 bytes long!");
-    let mut group = c.benchmark_group("rewrite");
+    let signer = Signer::with_path_cache(KEY, 0);
+    let mut group = c.benchmark_group("rewrite_first_sight");
     let inputs = [
         ("media_5000_relative", support::media_playlist(SEGMENTS), None),
         (
@@ -52,14 +59,49 @@ fn bench_rewrite(c: &mut Criterion) {
     group.finish();
 }
 
+/// What `/proxy` does all day: rewrite a live playlist the proxy has
+/// rewritten before, slid by one new segment per reload (the service's
+/// signer remembers the paths it signed).
+fn bench_reload(c: &mut Criterion) {
+    let base = Url::parse("https://cdn.example.com/live/f1/index.m3u8?token=abc123").expect("valid base URL");
+    let signer = Signer::new(KEY);
+    let ctx = RewriteContext {
+        base: &base,
+        public_base: "http://192.168.1.20:8080",
+        src: Some("f1tv"),
+        signer: &signer,
+    };
+    let mut group = c.benchmark_group("rewrite_reload");
+    group.throughput(Throughput::BytesDecimal(
+        support::media_playlist(SEGMENTS).len() as u64
+    ));
+    black_box(rewrite(&support::media_playlist(SEGMENTS), &ctx));
+    let mut first_sequence = support::FIRST_SEQUENCE;
+    group.bench_function("media_5000_relative_src_one_new_segment", |b| {
+        b.iter_batched(
+            || {
+                first_sequence += 1;
+                support::media_playlist_window(first_sequence, SEGMENTS)
+            },
+            // The input is handed back so that freeing it is not timed.
+            |playlist| {
+                let out = rewrite(black_box(&playlist), &ctx);
+                (playlist, out)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 /// What one rewritten URI costs at the least, whatever the rewriter does
 /// around it: the HMAC-SHA256 of the signature alone (over `relay|url|`,
 /// three SHA-256 blocks with the key's block absorbed once), the whole
-/// signed path (plus base64 of the
-/// URL and the name), and the generic URL resolution (`Url::join`) that the
-/// rewriter skips for simple relative references.
+/// signed path (plus base64 of the URL and the name), the same path when the
+/// signer remembers it, and the generic URL resolution (`Url::join`) that
+/// the rewriter skips for simple relative references.
 fn bench_per_uri(c: &mut Criterion) {
-    let signer = Signer::new(b"bench signing key, 32 bytes long!");
+    let signer = Signer::with_path_cache(KEY, 0);
     let url = "https://cdn.example.com/live/f1/1080p/seg_40001234.ts";
     let base = Url::parse("https://cdn.example.com/live/f1/index.m3u8?token=abc123").expect("valid base URL");
     let mut group = c.benchmark_group("per_uri");
@@ -71,9 +113,18 @@ fn bench_per_uri(c: &mut Criterion) {
             out.len()
         })
     });
+    let remembering = Signer::new(KEY);
+    group.bench_function("signer_push_path_remembered", |b| {
+        let mut out = String::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            remembering.push_path(&mut out, Kind::Relay, black_box(url), None);
+            out.len()
+        })
+    });
     // The signature's HMAC-SHA256 alone, key already absorbed (as `Signer`
     // keeps it): the floor of any rewrite of a URI.
-    let keyed = Hmac::<Sha256>::new_from_slice(b"bench signing key, 32 bytes long!").expect("any key length");
+    let keyed = Hmac::<Sha256>::new_from_slice(KEY).expect("any key length");
     let message = format!("relay|{url}|");
     group.bench_function("hmac_sha256", |b| {
         b.iter(|| {
@@ -88,5 +139,5 @@ fn bench_per_uri(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_rewrite, bench_per_uri);
+criterion_group!(benches, bench_first_sight, bench_reload, bench_per_uri);
 criterion_main!(benches);

@@ -81,7 +81,10 @@ impl App {
                 Duration::from_secs(config.proxy.relay_idle_timeout_secs),
                 config.proxy.max_playlist_bytes,
             ),
-            Signer::new(&signing_key(&config, &db).await?),
+            Signer::with_path_cache(
+                &signing_key(&config, &db).await?,
+                config.proxy.signature_cache_entries,
+            ),
             config.proxy.require_signature,
             extractors
                 .iter()

@@ -301,6 +301,9 @@ pub struct ProxyConfig {
     pub require_signature: bool,
     /// HMAC key; empty means generated once and kept in the database.
     pub signing_key: String,
+    /// Signed URIs remembered across playlist reloads, so a reload signs
+    /// only its new URIs (0: none; each takes about 300 bytes).
+    pub signature_cache_entries: usize,
 }
 
 impl Default for ProxyConfig {
@@ -312,6 +315,7 @@ impl Default for ProxyConfig {
             max_playlist_bytes: defaults::MAX_PLAYLIST_BYTES,
             require_signature: true,
             signing_key: String::new(),
+            signature_cache_entries: crate::proxy::token::DEFAULT_PATH_CACHE_ENTRIES,
         }
     }
 }

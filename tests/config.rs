@@ -113,6 +113,7 @@ fn built_in_defaults_match_spec_section_4() {
     assert_eq!(config.proxy.max_playlist_bytes, 4_194_304);
     assert!(config.proxy.require_signature);
     assert_eq!(config.proxy.signing_key, "");
+    assert_eq!(config.proxy.signature_cache_entries, 32_768);
     assert!(config.schedule.enabled);
     assert_eq!(config.schedule.url, "https://api.jolpi.ca/ergast/f1/current.json");
     assert_eq!(config.schedule.refresh_hour_utc, 3);

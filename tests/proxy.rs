@@ -284,6 +284,55 @@ async fn relative_uris_resolve_against_the_playlist_url_after_redirects() {
     );
 }
 
+/// A live playlist at its `reload`-th reload: four segments, the window
+/// slid by one per reload.
+fn live_window(reload: usize) -> String {
+    let mut text = format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{reload}\n");
+    for sequence in reload..reload + 4 {
+        text.push_str(&format!(
+            "#EXTINF:4.0,\nseg{sequence}.ts\n#EXT-X-KEY:METHOD=AES-128,URI=\"k{sequence}.bin\"\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn reloads_are_rewritten_the_same_whether_signed_paths_are_remembered_or_not() {
+    let origin = FakeOrigin::start().await;
+    // Same key and public URL, so both write the same bytes.
+    let key = "[server]\npublic_url = \"http://player.test\"\n[proxy]\nsigning_key = \"shared test key\"\n";
+    let remembering = TestService::start(key).await;
+    let forgetful = TestService::start(&format!("{key}signature_cache_entries = 0\n")).await;
+    let playlist = origin.url("/live/index.m3u8");
+    let path = remembering.app.signer().path(Kind::Proxy, &playlist, None);
+    assert_eq!(path, forgetful.app.signer().path(Kind::Proxy, &playlist, None));
+    let mut previous: Option<Vec<String>> = None;
+    for reload in 0..4 {
+        origin.route("/live/index.m3u8", Reply::playlist(live_window(reload)));
+        let mut texts = Vec::new();
+        for service in [&remembering, &forgetful] {
+            let response = reqwest::get(service.url(&path)).await.expect("answers");
+            assert_eq!(response.status(), 200);
+            texts.push(response.text().await.expect("text"));
+        }
+        assert_eq!(texts[0], texts[1], "reload {reload}");
+        let uris = uris_in(&texts[0]);
+        assert_eq!(uris.len(), 8, "reload {reload}: {}", texts[0]);
+        for uri in &uris {
+            let (kind, upstream, _) = upstream_of(uri);
+            let token = uri.split('/').rev().nth(1).expect("token segment");
+            let parsed = token::parse_token(token).expect("token parses");
+            assert!(parsed.is_signed_by(remembering.app.signer(), kind), "{uri}");
+            assert!(upstream.starts_with(&origin.url("/live/")), "{upstream}");
+        }
+        // The segments both reloads list are written identically.
+        if let Some(previous) = &previous {
+            assert_eq!(previous[2..], uris[..6], "reload {reload}");
+        }
+        previous = Some(uris);
+    }
+}
+
 #[tokio::test]
 async fn ll_hls_directives_reach_the_upstream_outside_the_signature() {
     let origin = FakeOrigin::start().await;

@@ -41,12 +41,15 @@
 //! the same three values; [`from_query`] validates them like [`parse_token`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use url::Url;
+
+use super::path_cache::PathCache;
 
 /// Longest accepted base64url-encoded upstream URL, in bytes. Real playlist
 /// and segment URLs (signed CDN URLs included) stay well below it; the limit
@@ -155,13 +158,18 @@ impl ParsedToken {
     }
 }
 
-/// Signs and verifies proxy URLs under one key.
+/// Signs and verifies proxy URLs under one key. Clones share one memory of
+/// the signed paths written lately (see [`Signer::with_path_cache`]).
 #[derive(Clone)]
 pub struct Signer {
     /// HMAC state after absorbing the key; cloned per signature so the key
     /// is hashed once, not once per URI of every playlist.
     keyed: HmacSha256,
+    paths: Arc<PathCache>,
 }
+
+/// Signed paths a [`Signer::new`] remembers (`proxy.signature_cache_entries`).
+pub const DEFAULT_PATH_CACHE_ENTRIES: usize = 32_768;
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,10 +179,21 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A signer for `key` (any length; HMAC hashes long keys down).
+    /// A signer for `key` (any length; HMAC hashes long keys down) that
+    /// remembers [`DEFAULT_PATH_CACHE_ENTRIES`] signed paths.
     pub fn new(key: &[u8]) -> Self {
+        Self::with_path_cache(key, DEFAULT_PATH_CACHE_ENTRIES)
+    }
+
+    /// A signer for `key` that remembers up to `entries` signed paths
+    /// (0: none), so rewriting a reloaded playlist signs only its new URIs.
+    /// What it writes does not depend on `entries`, only how fast.
+    pub fn with_path_cache(key: &[u8], entries: usize) -> Self {
         let keyed = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
-        Self { keyed }
+        Self {
+            keyed,
+            paths: Arc::new(PathCache::new(entries)),
+        }
     }
 
     fn mac(&self, kind: Kind, url: &str, src: Option<&str>) -> HmacSha256 {
@@ -236,6 +255,9 @@ impl Signer {
     ) {
         debug_assert!(src.is_none_or(is_valid_src), "src must be a site key");
         debug_assert_eq!(segment, last_segment(url), "segment of {url}");
+        if self.paths.append(out, kind, url, src) {
+            return;
+        }
         if url.len() <= STACK_PATH_URL_BYTES && src.is_none_or(|src| src.len() <= MAX_SRC_CHARS) {
             // The common case (a rewriter writes one path per URI): the
             // whole path is built on the stack and appended at once.
@@ -254,7 +276,9 @@ impl Signer {
             let mut name = [0u8; MAX_NAME_CHARS];
             let name_len = write_name(&mut name, kind, segment);
             path.push(&name[..name_len]);
-            if path.append_to(out) {
+            if let Some(path) = path.as_str() {
+                out.push_str(path);
+                self.paths.insert(kind, url, src, path);
                 return;
             }
         }
@@ -362,16 +386,10 @@ impl<const N: usize> StackText<N> {
         self.len += len;
     }
 
-    /// Appends the text to `out`; false (nothing appended) if it is not
-    /// UTF-8, which only ASCII pushes cannot cause.
-    fn append_to(&self, out: &mut String) -> bool {
-        match std::str::from_utf8(&self.bytes[..self.len]) {
-            Ok(text) => {
-                out.push_str(text);
-                true
-            }
-            Err(_) => false,
-        }
+    /// The text; `None` if it is not UTF-8, which only ASCII pushes cannot
+    /// cause.
+    fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes[..self.len]).ok()
     }
 }
 
@@ -583,8 +601,10 @@ mod tests {
 
     const URL: &str = "https://cdn.example.com/live/chan1/index.m3u8?token=abc";
 
+    const TEST_KEY: &[u8] = b"test key";
+
     fn signer() -> Signer {
-        Signer::new(b"test key")
+        Signer::new(TEST_KEY)
     }
 
     /// The `<token>` segment of a path written by [`Signer::path`].
@@ -984,9 +1004,11 @@ mod tests {
         for len in 0..=bytes.len() {
             let mut text = StackText::<800>::new();
             text.push_base64(&bytes[..len]);
-            let mut out = String::new();
-            assert!(text.append_to(&mut out));
-            assert_eq!(out, URL_SAFE_NO_PAD.encode(&bytes[..len]), "length {len}");
+            assert_eq!(
+                text.as_str(),
+                Some(URL_SAFE_NO_PAD.encode(&bytes[..len]).as_str()),
+                "length {len}"
+            );
         }
     }
 
@@ -997,7 +1019,9 @@ mod tests {
         }
 
         /// The stack-built path (short URLs) and the general one (long
-        /// URLs) are both exactly the documented token.
+        /// URLs) are both exactly the documented token, whether freshly
+        /// signed, remembered from the last time, or from a signer that
+        /// remembers nothing.
         #[test]
         fn signed_paths_have_the_documented_form(
             path in "[a-zA-Z0-9/._~%-]{0,40}",
@@ -1016,7 +1040,10 @@ mod tests {
                 src.as_deref().map(|s| format!(".{s}")).unwrap_or_default(),
                 name_for(kind, &url)
             );
-            proptest::prop_assert_eq!(signer.path(kind, &url, src.as_deref()), expected);
+            proptest::prop_assert_eq!(&signer.path(kind, &url, src.as_deref()), &expected);
+            proptest::prop_assert_eq!(&signer.path(kind, &url, src.as_deref()), &expected);
+            let forgetful = Signer::with_path_cache(TEST_KEY, 0);
+            proptest::prop_assert_eq!(forgetful.path(kind, &url, src.as_deref()), expected);
         }
     }
 }
