@@ -588,6 +588,49 @@ async fn require_stream(state: &AppState, id: i64) -> Result<(), ApiError> {
     }
 }
 
+/// A request for one page of a stream's timeline (its checks or its
+/// events), validated: every parameter parsed and the stream known.
+struct StreamPage {
+    id: i64,
+    range: TimeRange,
+    limit: u32,
+    /// Where the previous page ended; `None` for the first page.
+    after: Option<Position>,
+}
+
+impl StreamPage {
+    /// Parses the path and query; `tag` marks the list the cursor belongs to.
+    async fn parse(
+        state: &AppState,
+        path: Result<Path<String>, PathRejection>,
+        query: &PageQuery,
+        tag: &str,
+    ) -> Result<Self, ApiError> {
+        let id = parse_id("id", path)?;
+        let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+        let limit = parse_limit(query.limit.as_deref())?;
+        let after = decode_position(tag, query.cursor.as_deref())?;
+        require_stream(state, id).await?;
+        Ok(Self {
+            id,
+            range,
+            limit,
+            after,
+        })
+    }
+
+    /// Cuts `rows`, fetched as `limit + 1`, to the page, with the cursor of
+    /// the next page when more follow (`position` of the last row).
+    fn cut<T>(&self, rows: Vec<T>, tag: &str, position: impl Fn(&T) -> Position) -> (Vec<T>, Option<String>) {
+        let (rows, more) = take_page(rows, self.limit);
+        let next_cursor = rows
+            .last()
+            .filter(|_| more)
+            .map(|last| encode_position(tag, &position(last)));
+        (rows, next_cursor)
+    }
+}
+
 /// One stream (any, active or not) with its uptime over 1 h, 24 h, 7 d and 30 d.
 #[utoipa::path(
     get,
@@ -665,28 +708,18 @@ async fn stream_history(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     const TAG: &str = "h";
-    let id = parse_id("id", path)?;
-    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let limit = parse_limit(query.limit.as_deref())?;
-    let after = decode_position(TAG, query.cursor.as_deref())?;
-    require_stream(&state, id).await?;
+    let page = StreamPage::parse(&state, path, &query, TAG).await?;
     let rows = state
         .db
-        .stream_checks(id, range, after.as_ref(), limit + 1)
+        .stream_checks(page.id, page.range, page.after.as_ref(), page.limit + 1)
         .await?;
-    let (rows, more) = take_page(rows, limit);
-    let next_cursor = rows.last().filter(|_| more).map(|last| {
-        encode_position(
-            TAG,
-            &Position {
-                at: last.checked_at.clone(),
-                id: last.id,
-            },
-        )
+    let (rows, next_cursor) = page.cut(rows, TAG, |last| Position {
+        at: last.checked_at.clone(),
+        id: last.id,
     });
     let checks: Vec<CheckDto> = rows.into_iter().map(CheckDto::from).collect();
     Ok(Json(HistoryPage {
-        stream_id: id,
+        stream_id: page.id,
         count: checks.len(),
         checks,
         next_cursor,
@@ -716,28 +749,18 @@ async fn stream_events(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
     const TAG: &str = "e";
-    let id = parse_id("id", path)?;
-    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let limit = parse_limit(query.limit.as_deref())?;
-    let after = decode_position(TAG, query.cursor.as_deref())?;
-    require_stream(&state, id).await?;
+    let page = StreamPage::parse(&state, path, &query, TAG).await?;
     let rows = state
         .db
-        .stream_events(id, range, after.as_ref(), limit + 1)
+        .stream_events(page.id, page.range, page.after.as_ref(), page.limit + 1)
         .await?;
-    let (rows, more) = take_page(rows, limit);
-    let next_cursor = rows.last().filter(|_| more).map(|last| {
-        encode_position(
-            TAG,
-            &Position {
-                at: last.at.clone(),
-                id: last.id,
-            },
-        )
+    let (rows, next_cursor) = page.cut(rows, TAG, |last| Position {
+        at: last.at.clone(),
+        id: last.id,
     });
     let events: Vec<EventDto> = rows.into_iter().map(EventDto::from).collect();
     Ok(Json(EventsPage {
-        stream_id: id,
+        stream_id: page.id,
         count: events.len(),
         events,
         next_cursor,

@@ -2,7 +2,7 @@
 //! playlist, `/relay` streams segments, keys and init sections. Both take the
 //! path form `/<kind>/<token>/<name>` and the query form `?url=&sig=&src=`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,7 +13,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use serde_json::json;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{
+    self, Content, ContentBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder,
+};
+use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -124,6 +130,192 @@ struct LlHlsDirectives {
     skip: Option<String>,
 }
 
+/// The `Range` request header of a relay. Documentation only; the handlers
+/// forward it from the request headers.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct RangeHeader {
+    /// Forwarded upstream.
+    #[param(rename = "Range", value_type = String, required = false, nullable = false, example = "bytes=0-1023")]
+    range: Option<String>,
+}
+
+/// Path parameters of `/proxy/{token}/{name}` (documentation only).
+struct PlaylistPath;
+
+impl IntoParams for PlaylistPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        token_path_params("master.m3u8")
+    }
+}
+
+/// Path parameters of `/relay/{token}/{name}` (documentation only).
+struct RelayPath;
+
+impl IntoParams for RelayPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        token_path_params("segment100.ts")
+    }
+}
+
+/// `token` and `name` of a path-form URL; `name_example` fits the endpoint.
+fn token_path_params(name_example: &str) -> Vec<Parameter> {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    vec![
+        ParameterBuilder::new()
+            .name("token")
+            .parameter_in(ParameterIn::Path)
+            .description(Some(
+                "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` (see the README's proxy section).",
+            ))
+            .required(Required::True)
+            .schema(Some(string().pattern(Some(
+                r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
+            ))))
+            .example(Some(json!(
+                "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"
+            )))
+            .build(),
+        ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Path)
+            .description(Some(
+                "The upstream file name; cosmetic, not signed (players pick a demuxer by extension).",
+            ))
+            .required(Required::True)
+            .schema(Some(string()))
+            .example(Some(json!(name_example)))
+            .build(),
+    ]
+}
+
+/// Responses of both `/proxy` operations (documentation only).
+struct PlaylistResponses;
+
+impl IntoResponses for PlaylistResponses {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let playlist = ContentBuilder::new()
+            .schema(Some(String::schema()))
+            .example(Some(json!(
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5000000\n\
+                 /proxy/aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvaGlnaC5tM3U4.c2ln/high.m3u8\n"
+            )))
+            .build();
+        ResponsesBuilder::new()
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description(
+                        "The upstream playlist with every URI rewritten through this proxy; \
+                         `Cache-Control: no-cache, no-store, must-revalidate`.",
+                    )
+                    .content(PLAYLIST_CONTENT_TYPE, playlist),
+            )
+            .responses_from_iter(token_errors())
+            .response(
+                "502",
+                error_response(
+                    "The upstream failed, answered non-2xx, or with something that is not a playlist or \
+                     is too large.",
+                    "upstream answered HTTP 404",
+                ),
+            )
+            .response(
+                "504",
+                error_response("The upstream did not answer in time.", "upstream timed out"),
+            )
+            .build()
+            .responses
+    }
+}
+
+/// Responses of the four `/relay` operations (GET and HEAD, path and query
+/// form; documentation only).
+struct RelayResponses;
+
+impl IntoResponses for RelayResponses {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let bytes = |description: &str, content_types: &[&str]| {
+            content_types.iter().fold(
+                ResponseBuilder::new().description(description),
+                |response, content_type| {
+                    response.content(*content_type, Content::new(Some(<Vec<u8>>::schema())))
+                },
+            )
+        };
+        ResponsesBuilder::new()
+            .response(
+                "200",
+                bytes(
+                    "The upstream bytes, streamed as they arrive; `Content-Type` (default by extension, \
+                     e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
+                    &["video/mp2t", "application/octet-stream", "*/*"],
+                ),
+            )
+            .response(
+                "206",
+                bytes(
+                    "A byte range of the upstream resource (`Range` forwarded); `Content-Range` passed \
+                     through.",
+                    &["*/*"],
+                ),
+            )
+            .responses_from_iter(token_errors())
+            .response(
+                "416",
+                bytes("The upstream could not satisfy the forwarded `Range`.", &["*/*"]),
+            )
+            .response(
+                "502",
+                error_response(
+                    "The upstream failed or answered another status.",
+                    "upstream answered HTTP 404",
+                ),
+            )
+            .response(
+                "504",
+                error_response("The upstream sent no first byte in time.", "upstream timed out"),
+            )
+            .build()
+            .responses
+    }
+}
+
+/// The 400 and 403 every proxy endpoint answers for a bad URL or signature.
+fn token_errors() -> [(&'static str, openapi::Response); 2] {
+    [
+        (
+            "400",
+            error_response(
+                "The URL does not decode to an http(s) URL, or `src` names no extractor.",
+                "URL is not valid base64url",
+            ),
+        ),
+        (
+            "403",
+            error_response(
+                "Missing or invalid signature, or the upstream address is guarded.",
+                "missing or invalid signature",
+            ),
+        ),
+    ]
+}
+
+/// A JSON error response whose example says `message`.
+fn error_response(description: &str, message: &str) -> openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .example(Some(json!({ "error": message })))
+                .build(),
+        )
+        .build()
+}
+
 /// The proxy routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -200,21 +392,7 @@ fn counted(state: &AppState, kind: Kind, result: Result<Response, ApiError>) -> 
         TokenQuery,
         LlHlsDirectives,
     ),
-    responses(
-        (status = 200, description = "The upstream playlist with every URI rewritten through this proxy; \
-`Cache-Control: no-cache, no-store, must-revalidate`.",
-            content_type = "application/vnd.apple.mpegurl", body = String,
-            example = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5000000\n/proxy/aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvaGlnaC5tM3U4.c2ln/high.m3u8\n"),
-        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
-            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
-        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
-            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
-        (status = 502, description = "The upstream failed, answered non-2xx, or with something that is \
-not a playlist or is too large.", body = ErrorBody,
-            example = json!({"error": "upstream answered HTTP 404"})),
-        (status = 504, description = "The upstream did not answer in time.", body = ErrorBody,
-            example = json!({"error": "upstream timed out"})),
-    )
+    responses(PlaylistResponses)
 )]
 async fn proxy_by_query(
     State(state): State<AppState>,
@@ -243,30 +421,8 @@ fn path_token(path: Result<Path<(String, String)>, PathRejection>) -> Result<Par
     path = "/proxy/{token}/{name}",
     tag = TAG_PROXY,
     operation_id = "proxy_playlist",
-    params(
-        ("token" = String, Path, description = "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` \
-(see the README's proxy section).",
-            pattern = r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
-            example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"),
-        ("name" = String, Path, description = "The upstream file name; cosmetic, not signed (players \
-pick a demuxer by extension).", example = "master.m3u8"),
-        LlHlsDirectives,
-    ),
-    responses(
-        (status = 200, description = "The upstream playlist with every URI rewritten through this proxy; \
-`Cache-Control: no-cache, no-store, must-revalidate`.",
-            content_type = "application/vnd.apple.mpegurl", body = String,
-            example = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=5000000\n/proxy/aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvaGlnaC5tM3U4.c2ln/high.m3u8\n"),
-        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
-            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
-        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
-            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
-        (status = 502, description = "The upstream failed, answered non-2xx, or with something that is \
-not a playlist or is too large.", body = ErrorBody,
-            example = json!({"error": "upstream answered HTTP 404"})),
-        (status = 504, description = "The upstream did not answer in time.", body = ErrorBody,
-            example = json!({"error": "upstream timed out"})),
-    )
+    params(PlaylistPath, LlHlsDirectives),
+    responses(PlaylistResponses)
 )]
 async fn proxy_by_path(
     State(state): State<AppState>,
@@ -338,32 +494,8 @@ async fn serve_playlist(
     path = "/relay",
     tag = TAG_PROXY,
     operation_id = "relay_by_query",
-    params(
-        TokenQuery,
-        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
-            example = "bytes=0-1023"),
-    ),
-    responses(
-        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
-(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
-            content(
-                (Vec<u8> = "video/mp2t"),
-                (Vec<u8> = "application/octet-stream"),
-                (Vec<u8> = "*/*"),
-            )),
-        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
-`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
-        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
-            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
-        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
-            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
-        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
-            content((Vec<u8> = "*/*"))),
-        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
-            example = json!({"error": "upstream answered HTTP 404"})),
-        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
-            example = json!({"error": "upstream timed out"})),
-    )
+    params(TokenQuery, RangeHeader),
+    responses(RelayResponses)
 )]
 async fn relay_by_query(
     State(state): State<AppState>,
@@ -385,32 +517,8 @@ async fn relay_by_query(
     path = "/relay",
     tag = TAG_PROXY,
     operation_id = "relay_head_by_query",
-    params(
-        TokenQuery,
-        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
-            example = "bytes=0-1023"),
-    ),
-    responses(
-        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
-(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
-            content(
-                (Vec<u8> = "video/mp2t"),
-                (Vec<u8> = "application/octet-stream"),
-                (Vec<u8> = "*/*"),
-            )),
-        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
-`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
-        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
-            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
-        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
-            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
-        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
-            content((Vec<u8> = "*/*"))),
-        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
-            example = json!({"error": "upstream answered HTTP 404"})),
-        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
-            example = json!({"error": "upstream timed out"})),
-    )
+    params(TokenQuery, RangeHeader),
+    responses(RelayResponses)
 )]
 async fn relay_head_by_query(
     state: State<AppState>,
@@ -428,37 +536,8 @@ async fn relay_head_by_query(
     path = "/relay/{token}/{name}",
     tag = TAG_PROXY,
     operation_id = "relay",
-    params(
-        ("token" = String, Path, description = "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` \
-(see the README's proxy section).",
-            pattern = r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
-            example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"),
-        ("name" = String, Path, description = "The upstream file name; cosmetic, not signed (players \
-pick a demuxer by extension).", example = "segment100.ts"),
-        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
-            example = "bytes=0-1023"),
-    ),
-    responses(
-        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
-(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
-            content(
-                (Vec<u8> = "video/mp2t"),
-                (Vec<u8> = "application/octet-stream"),
-                (Vec<u8> = "*/*"),
-            )),
-        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
-`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
-        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
-            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
-        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
-            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
-        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
-            content((Vec<u8> = "*/*"))),
-        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
-            example = json!({"error": "upstream answered HTTP 404"})),
-        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
-            example = json!({"error": "upstream timed out"})),
-    )
+    params(RelayPath, RangeHeader),
+    responses(RelayResponses)
 )]
 async fn relay_by_path(
     State(state): State<AppState>,
@@ -477,37 +556,8 @@ async fn relay_by_path(
     path = "/relay/{token}/{name}",
     tag = TAG_PROXY,
     operation_id = "relay_head",
-    params(
-        ("token" = String, Path, description = "`<b64url(url)>.<sig>` or `<b64url(url)>.<sig>.<src>` \
-(see the README's proxy section).",
-            pattern = r"^[A-Za-z0-9_-]*={0,2}(\.[A-Za-z0-9_-]*={0,2}(\.[a-z0-9_-]{0,64})?)?$",
-            example = "aHR0cHM6Ly9jZG4uZXhhbXBsZS5uZXQvbGl2ZS9tYXN0ZXIubTN1OA.c2lnbmF0dXJl"),
-        ("name" = String, Path, description = "The upstream file name; cosmetic, not signed (players \
-pick a demuxer by extension).", example = "segment100.ts"),
-        ("Range" = Option<String>, Header, nullable = false, description = "Forwarded upstream.",
-            example = "bytes=0-1023"),
-    ),
-    responses(
-        (status = 200, description = "The upstream bytes, streamed as they arrive; `Content-Type` \
-(default by extension, e.g. `video/mp2t`), `Content-Length` and `Accept-Ranges` passed through.",
-            content(
-                (Vec<u8> = "video/mp2t"),
-                (Vec<u8> = "application/octet-stream"),
-                (Vec<u8> = "*/*"),
-            )),
-        (status = 206, description = "A byte range of the upstream resource (`Range` forwarded); \
-`Content-Range` passed through.", content((Vec<u8> = "*/*"))),
-        (status = 400, description = "The URL does not decode to an http(s) URL, or `src` names no extractor.",
-            body = ErrorBody, example = json!({"error": "URL is not valid base64url"})),
-        (status = 403, description = "Missing or invalid signature, or the upstream address is guarded.",
-            body = ErrorBody, example = json!({"error": "missing or invalid signature"})),
-        (status = 416, description = "The upstream could not satisfy the forwarded `Range`.",
-            content((Vec<u8> = "*/*"))),
-        (status = 502, description = "The upstream failed or answered another status.", body = ErrorBody,
-            example = json!({"error": "upstream answered HTTP 404"})),
-        (status = 504, description = "The upstream sent no first byte in time.", body = ErrorBody,
-            example = json!({"error": "upstream timed out"})),
-    )
+    params(RelayPath, RangeHeader),
+    responses(RelayResponses)
 )]
 async fn relay_head(
     state: State<AppState>,
