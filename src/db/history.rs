@@ -651,15 +651,8 @@ impl Database {
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<CheckRow>, DbError> {
-        let (from, upper, below_id) = range.page_bounds(after);
-        Ok(sqlx::query_as::<_, _>(CHECKS_PAGE_SQL)
-            .bind(stream_id)
-            .bind(from)
-            .bind(upper)
-            .bind(below_id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+        self.stream_page(CHECKS_PAGE_SQL, stream_id, range, after, limit)
+            .await
     }
 
     /// Up to `limit` state changes of a stream within `range`, newest first,
@@ -671,8 +664,26 @@ impl Database {
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<EventRow>, DbError> {
+        self.stream_page(EVENTS_PAGE_SQL, stream_id, range, after, limit)
+            .await
+    }
+
+    /// One page of a stream's timeline: `sql` takes the stream id, the
+    /// range's start, the upper bound, the id below which rows at that bound
+    /// count, and the limit (see [`TimeRange::page_bounds`]).
+    async fn stream_page<Row>(
+        &self,
+        sql: &'static str,
+        stream_id: i64,
+        range: TimeRange,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Row>, DbError>
+    where
+        Row: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
         let (from, upper, below_id) = range.page_bounds(after);
-        Ok(sqlx::query_as::<_, _>(EVENTS_PAGE_SQL)
+        Ok(sqlx::query_as::<_, Row>(sql)
             .bind(stream_id)
             .bind(from)
             .bind(upper)
@@ -699,24 +710,16 @@ impl Database {
         for &(from, to) in windows {
             let mut tally = Tally::default();
             for segment in plan(from, to, pruned_before) {
-                tally += match segment {
-                    Segment::Rollups(a, b) => {
-                        sqlx::query_as::<_, Tally>(ROLLUP_TALLY_SQL)
-                            .bind(stream_id)
-                            .bind(format_timestamp(a))
-                            .bind(format_timestamp(b))
-                            .fetch_one(&mut *tx)
-                            .await?
-                    }
-                    Segment::Raw(a, b) => {
-                        sqlx::query_as::<_, Tally>(RAW_TALLY_SQL)
-                            .bind(stream_id)
-                            .bind(format_timestamp(a))
-                            .bind(format_timestamp(b))
-                            .fetch_one(&mut *tx)
-                            .await?
-                    }
+                let (sql, a, b) = match segment {
+                    Segment::Rollups(a, b) => (ROLLUP_TALLY_SQL, a, b),
+                    Segment::Raw(a, b) => (RAW_TALLY_SQL, a, b),
                 };
+                tally += sqlx::query_as::<_, Tally>(sql)
+                    .bind(stream_id)
+                    .bind(format_timestamp(a))
+                    .bind(format_timestamp(b))
+                    .fetch_one(&mut *tx)
+                    .await?;
             }
             tallies.push(tally);
         }
