@@ -333,44 +333,79 @@ fn invalid_utf8_playlist() -> Vec<u8> {
 
 // --- upstream faults: health checks in a run -----------------------------------------
 
+/// The upstream faults both fault tests meet. On `origin` (127.0.0.1, the
+/// address the guard exempts): a healthy playlist (`/ok.m3u8`), invalid
+/// UTF-8 (`/utf8.m3u8`), a stall (`/silent.m3u8`), a 503 (`/down.m3u8`), a
+/// redirect loop (`/loop.m3u8`), a redirect to the guarded `other`
+/// (`/bounce.m3u8`) and a 1 GiB gzip bomb (`/bomb.m3u8`); origins that
+/// trickle a byte a second, reset mid-body and stream 100 MiB chunked; and a
+/// port that refuses connections.
+struct FaultyOrigins {
+    origin: FakeOrigin,
+    other: FakeOrigin,
+    trickle: RawOrigin,
+    reset: RawOrigin,
+    huge: RawOrigin,
+    refused: String,
+}
+
+impl FaultyOrigins {
+    async fn start() -> Self {
+        let origin = FakeOrigin::start().await;
+        let other = FakeOrigin::start_on("127.0.0.2").await;
+        serve_healthy(&origin, "/ok.m3u8");
+        origin.route("/utf8.m3u8", Reply::playlist(invalid_utf8_playlist()));
+        origin.route("/silent.m3u8", Reply::stall(Bytes::new()));
+        origin.route("/down.m3u8", Reply::status(503));
+        origin.route("/loop.m3u8", Reply::redirect("/loop.m3u8"));
+        other.route("/private.m3u8", Reply::playlist(MEDIA_VOD));
+        origin.route("/bounce.m3u8", Reply::redirect(&other.url("/private.m3u8")));
+        origin.route(
+            "/bomb.m3u8",
+            Reply::bytes(one_gib_bomb())
+                .header("content-encoding", "gzip")
+                .header("content-type", "application/vnd.apple.mpegurl"),
+        );
+        let trickle = RawOrigin::start(Script::Trickle {
+            body: Bytes::from_static(MEDIA_VOD.as_bytes()),
+            every: Duration::from_secs(1),
+        })
+        .await;
+        let reset = RawOrigin::start(Script::Reset {
+            prefix: Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
+        })
+        .await;
+        let huge = RawOrigin::start(Script::Chunked {
+            head: Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
+            line: Bytes::from_static(b"#EXTINF:6.0,\nseg0.ts\n"),
+            total: 100 * MIB,
+        })
+        .await;
+        Self {
+            origin,
+            other,
+            trickle,
+            reset,
+            huge,
+            refused: refused_url().await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_upstream_fault_in_a_run_costs_only_its_own_stream() {
-    let origin = FakeOrigin::start().await;
-    let other = FakeOrigin::start_on("127.0.0.2").await;
-    serve_healthy(&origin, "/ok.m3u8");
-    origin.route("/utf8.m3u8", Reply::playlist(invalid_utf8_playlist()));
+    let FaultyOrigins {
+        origin,
+        other,
+        trickle,
+        reset,
+        huge,
+        refused,
+    } = FaultyOrigins::start().await;
     origin.route(
         "/slow.m3u8",
         Reply::playlist(MEDIA_VOD).delay(Duration::from_secs(30)),
     );
-    origin.route("/silent.m3u8", Reply::stall(Bytes::new()));
-    origin.route("/down.m3u8", Reply::status(503));
-    origin.route("/loop.m3u8", Reply::redirect("/loop.m3u8"));
-    other.route("/private.m3u8", Reply::playlist(MEDIA_VOD));
-    origin.route("/bounce.m3u8", Reply::redirect(&other.url("/private.m3u8")));
-    let bomb = one_gib_bomb();
-    origin.route(
-        "/bomb.m3u8",
-        Reply::bytes(bomb.clone())
-            .header("content-encoding", "gzip")
-            .header("content-type", "application/vnd.apple.mpegurl"),
-    );
-    let trickle = RawOrigin::start(Script::Trickle {
-        body: Bytes::from_static(MEDIA_VOD.as_bytes()),
-        every: Duration::from_secs(1),
-    })
-    .await;
-    let reset = RawOrigin::start(Script::Reset {
-        prefix: Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
-    })
-    .await;
-    let huge = RawOrigin::start(Script::Chunked {
-        head: Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
-        line: Bytes::from_static(b"#EXTINF:6.0,\nseg0.ts\n"),
-        total: 100 * MIB,
-    })
-    .await;
-    let refused = refused_url().await;
     // (url, expected error_kind; None = healthy)
     let expected: Vec<(String, Option<&str>)> = vec![
         (origin.url("/ok.m3u8"), None),
@@ -459,40 +494,17 @@ async fn every_upstream_fault_in_a_run_costs_only_its_own_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_upstream_fault_on_proxy_and_relay_gets_its_exact_status_while_other_requests_flow() {
-    let origin = FakeOrigin::start().await;
-    let other = FakeOrigin::start_on("127.0.0.2").await;
-    serve_healthy(&origin, "/ok.m3u8");
-    origin.route("/utf8.m3u8", Reply::playlist(invalid_utf8_playlist()));
+    let FaultyOrigins {
+        origin,
+        other,
+        trickle,
+        reset,
+        huge,
+        refused,
+    } = FaultyOrigins::start().await;
     origin.route("/seg.ts", Reply::bytes(vec![0x47u8; 188 * 1000]));
-    origin.route("/silent.m3u8", Reply::stall(Bytes::new()));
-    origin.route("/down.m3u8", Reply::status(503));
     origin.route("/down.ts", Reply::status(500));
-    origin.route("/loop.m3u8", Reply::redirect("/loop.m3u8"));
-    other.route("/private.m3u8", Reply::playlist(MEDIA_VOD));
-    origin.route("/bounce.m3u8", Reply::redirect(&other.url("/private.m3u8")));
     origin.route("/sized.m3u8", Reply::sized(100 * MIB));
-    origin.route(
-        "/bomb.m3u8",
-        Reply::bytes(one_gib_bomb())
-            .header("content-encoding", "gzip")
-            .header("content-type", "application/vnd.apple.mpegurl"),
-    );
-    let trickle = RawOrigin::start(Script::Trickle {
-        body: Bytes::from_static(MEDIA_VOD.as_bytes()),
-        every: Duration::from_secs(1),
-    })
-    .await;
-    let reset = RawOrigin::start(Script::Reset {
-        prefix: Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
-    })
-    .await;
-    let huge = RawOrigin::start(Script::Chunked {
-        head: Bytes::from_static(b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n"),
-        line: Bytes::from_static(b"#EXTINF:6.0,\nseg0.ts\n"),
-        total: 100 * MIB,
-    })
-    .await;
-    let refused = refused_url().await;
     let service = TestService::start_guarded(
         &["127.0.0.1/32"],
         "[proxy]\nplaylist_timeout_secs = 2\nrelay_first_byte_timeout_secs = 2\n",
