@@ -454,10 +454,7 @@ fn variants(body: &[u8], base: &Url, complete: bool) -> Vec<(u64, Url)> {
     for line in text.lines() {
         let line = line.trim();
         if let Some(list) = line.strip_prefix("#EXT-X-STREAM-INF:") {
-            let bandwidth = hls::attributes(list)
-                .find(|(name, _)| *name == "BANDWIDTH")
-                .and_then(|(_, v)| v.parse().ok());
-            pending = Some(bandwidth.unwrap_or(0));
+            pending = Some(hls::stream_inf_bandwidth(list));
         } else if !line.is_empty()
             && !line.starts_with('#')
             && let Some(bandwidth) = pending.take()

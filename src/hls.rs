@@ -47,6 +47,15 @@ pub struct PlaylistSummary {
     pub stream_type: StreamType,
 }
 
+/// The `BANDWIDTH` of an `#EXT-X-STREAM-INF` attribute list; 0 when it is
+/// missing or not a number (such a variant is still listed).
+pub fn stream_inf_bandwidth(list: &str) -> u64 {
+    attributes(list)
+        .find(|(name, _)| *name == "BANDWIDTH")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Summarises `body`. When `complete` is false the body was cut at a byte
 /// limit: its last, unterminated line is ignored (a cut `BANDWIDTH=12` would
 /// lie) and a missing `#EXT-X-ENDLIST` proves nothing.
@@ -67,11 +76,7 @@ pub fn summarize(body: &[u8], complete: bool) -> PlaylistSummary {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(list) = line.strip_prefix(b"#EXT-X-STREAM-INF:") {
             has_variants = true;
-            let list = String::from_utf8_lossy(list);
-            let bandwidth = attributes(&list)
-                .find(|(name, _)| *name == "BANDWIDTH")
-                .and_then(|(_, value)| value.parse::<u64>().ok());
-            max_bandwidth = max_bandwidth.max(bandwidth.unwrap_or(0));
+            max_bandwidth = max_bandwidth.max(stream_inf_bandwidth(&String::from_utf8_lossy(list)));
         } else if line.starts_with(b"#EXTINF:") || line.starts_with(b"#EXT-X-TARGETDURATION:") {
             has_segments = true;
         } else if line.starts_with(b"#EXT-X-ENDLIST") {
@@ -133,6 +138,18 @@ fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_inf_bandwidth_reads_bandwidth_only_and_zero_when_unusable() {
+        assert_eq!(
+            stream_inf_bandwidth("AVERAGE-BANDWIDTH=9000000,BANDWIDTH=800000"),
+            800_000
+        );
+        assert_eq!(stream_inf_bandwidth(r#"CODECS="a,BANDWIDTH=5",BANDWIDTH=7"#), 7);
+        assert_eq!(stream_inf_bandwidth("RESOLUTION=1280x720"), 0);
+        assert_eq!(stream_inf_bandwidth("BANDWIDTH=12x"), 0);
+        assert_eq!(stream_inf_bandwidth(""), 0);
+    }
 
     #[test]
     fn attributes_keep_quoted_commas_and_strip_quotes() {
