@@ -27,40 +27,18 @@ echo "== cargo build (debug binary)"
 cargo build --locked --quiet --bin f1-stream
 bin=${CARGO_TARGET_DIR:-target}/debug/f1-stream
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-  done
-  if [ "$status" -ne 0 ]; then
-    for log in "$tmp"/*.log; do
-      [ -f "$log" ] && { echo "--- $(basename "$log") (last 40 lines)"; tail -n 40 "$log"; }
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
+source .ci/lib.sh
 
 # A tiny HLS origin: a master, a live media playlist with segments, a
 # non-HLS file; missing paths answer 404.
-origin_port=$(python3 $helper free-port)
-mkdir -p "$tmp/www"
-printf '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1500000,RESOLUTION=1280x720\nmedia.m3u8\n' >"$tmp/www/master.m3u8"
-printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:6.0,\nseg1.ts\n#EXTINF:6.0,\nseg2.ts\n' >"$tmp/www/media.m3u8"
-head -c 188000 /dev/zero | tr '\0' 'G' >"$tmp/www/seg1.ts"
-cp "$tmp/www/seg1.ts" "$tmp/www/seg2.ts"
+origin_port=$(free_port)
+write_hls_files "$tmp/www"
 echo "this is not a playlist" >"$tmp/www/notes.m3u8"
 python3 $helper origin "$tmp/www" "$origin_port" >"$tmp/origin.log" 2>&1 &
 pids+=($!)
 origin="http://127.0.0.1:$origin_port"
 
-service_port=$(python3 $helper free-port)
+service_port=$(free_port)
 service="http://127.0.0.1:$service_port"
 cat >"$tmp/config.toml" <<EOF
 [server]
@@ -118,7 +96,7 @@ for _ in $(seq 100); do
 done
 curl -fsS --max-time 5 -o /dev/null "$service/health"
 
-prom_port=$(python3 $helper free-port)
+prom_port=$(free_port)
 prom="http://127.0.0.1:$prom_port"
 python3 $helper prom-config dashboards/prometheus.yml "$tmp/prometheus.yml" "127.0.0.1:$service_port"
 cp dashboards/alerts.yml "$tmp/alerts.yml"

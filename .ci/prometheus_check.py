@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Helpers of .ci/prometheus-check.sh (stdlib only, loopback only).
 
-  free-port                          print a free TCP port on 127.0.0.1
   origin DIR PORT                    serve DIR as a tiny HLS origin
   prom-config SRC DST TARGET         dashboards/prometheus.yml -> DST, scraping TARGET every 1s
   wait-up PROM SECONDS               until Prometheus has scraped the service (up == 1)
@@ -14,7 +13,6 @@ import http.server
 import json
 import math
 import re
-import socket
 import sys
 import time
 import urllib.error
@@ -22,12 +20,6 @@ import urllib.parse
 import urllib.request
 
 TIMEOUT = 10
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
 
 
 def origin(directory, port):
@@ -217,7 +209,6 @@ def check(prom, dashboard_path, alerts_path):
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     commands = {
-        "free-port": free_port,
         "origin": origin,
         "prom-config": prom_config,
         "wait-up": wait_up,

@@ -39,29 +39,7 @@ echo "== cargo build (debug binary)"
 cargo build --locked --quiet --bin f1-stream
 bin=$(realpath "$target/debug/f1-stream")
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-  done
-  if [ "$status" -ne 0 ]; then
-    for log in "$tmp"/origin.log "$tmp"/service.log; do
-      [ -f "$log" ] && { echo "--- $(basename "$log") (last 40 lines)"; tail -n 40 "$log"; }
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source .ci/lib.sh
 
 http_get() {
   python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' "$1"
@@ -70,11 +48,7 @@ http_get() {
 # The local origin: a master and a live media playlist with segments, and an
 # Ergast-format calendar for /schedule/refresh.
 origin_port=$(free_port)
-mkdir -p "$tmp/www"
-printf '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1500000,RESOLUTION=1280x720\nmedia.m3u8\n' >"$tmp/www/master.m3u8"
-printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:6.0,\nseg1.ts\n#EXTINF:6.0,\nseg2.ts\n' >"$tmp/www/media.m3u8"
-head -c 188000 /dev/zero | tr '\0' 'G' >"$tmp/www/seg1.ts"
-cp "$tmp/www/seg1.ts" "$tmp/www/seg2.ts"
+write_hls_files "$tmp/www"
 cp tests/fixtures/schedule/season_2026.json "$tmp/www/calendar.json"
 python3 -m http.server "$origin_port" --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/origin.log" 2>&1 &
 pids+=($!)
