@@ -14,7 +14,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use f1_stream::proxy::rewrite::{RewriteContext, rewrite};
-use f1_stream::proxy::token::{Kind, Signer};
+use f1_stream::proxy::token::{DEFAULT_PATH_CACHE_ENTRIES, Kind, Signer};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use url::Url;
@@ -25,35 +25,62 @@ const SEGMENTS: usize = 5_000;
 /// Key of every bench signer.
 const KEY: &[u8] = b"bench signing key, 32 bytes long!";
 
-/// The first rewrite of a playlist: every URI signed (a signer that
-/// remembers no signed paths, so every iteration is a first sight).
+/// Sequence number the first-sight benches start from: each iteration
+/// takes the next 5,000 numbers, so no URI is ever seen twice (8 digits
+/// hold 18,000 iterations, more than criterion runs).
+const FRESH_SEQUENCE: usize = 10_000_000;
+
+/// The first rewrite of a playlist: every URI is new, so every URI is
+/// signed and remembered. With the service's signer (it remembers signed
+/// paths, so this includes the cost of remembering) and, for comparison,
+/// with one that remembers nothing.
 fn bench_first_sight(c: &mut Criterion) {
     let base = Url::parse("https://cdn.example.com/live/f1/index.m3u8?token=abc123").expect("valid base URL");
-    let signer = Signer::with_path_cache(KEY, 0);
-    let mut group = c.benchmark_group("rewrite_first_sight");
+    // (name, absolute URIs, src, signed paths remembered)
     let inputs = [
-        ("media_5000_relative", support::media_playlist(SEGMENTS), None),
+        ("media_5000_relative", false, None, DEFAULT_PATH_CACHE_ENTRIES),
         (
             "media_5000_relative_src",
-            support::media_playlist(SEGMENTS),
+            false,
             Some("f1tv"),
+            DEFAULT_PATH_CACHE_ENTRIES,
         ),
-        (
-            "media_5000_absolute",
-            support::media_playlist_absolute(SEGMENTS),
-            None,
-        ),
+        ("media_5000_absolute", true, None, DEFAULT_PATH_CACHE_ENTRIES),
+        ("media_5000_relative_no_memory", false, None, 0),
     ];
-    for (name, playlist, src) in &inputs {
+    let playlist = |first: usize, absolute: bool| {
+        let text = support::media_playlist_window(first, SEGMENTS);
+        if absolute {
+            text.replace("\n1080p/", "\nhttps://edge-7.cdn.example.net/live/f1/1080p/")
+        } else {
+            text
+        }
+    };
+    let mut group = c.benchmark_group("rewrite_first_sight");
+    for (name, absolute, src, cache_entries) in inputs {
+        let signer = Signer::with_path_cache(KEY, cache_entries);
         let ctx = RewriteContext {
             base: &base,
             public_base: "http://192.168.1.20:8080",
-            src: *src,
+            src,
             signer: &signer,
         };
-        group.throughput(Throughput::BytesDecimal(playlist.len() as u64));
-        group.bench_function(*name, |b| {
-            b.iter(|| rewrite(black_box(playlist), black_box(&ctx)))
+        group.throughput(Throughput::BytesDecimal(
+            playlist(FRESH_SEQUENCE, absolute).len() as u64
+        ));
+        let mut first_sequence = FRESH_SEQUENCE;
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    first_sequence += SEGMENTS;
+                    playlist(first_sequence, absolute)
+                },
+                |playlist| {
+                    let out = rewrite(black_box(&playlist), &ctx);
+                    (playlist, out)
+                },
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();

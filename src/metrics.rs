@@ -14,6 +14,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::model::{ErrorKind, HealthResult, RunTrigger};
+use crate::proxy::path_cache::PathCacheStats;
 
 /// 1 if the extractor's last run returned streams without error.
 pub const EXTRACTOR_UP: &str = "f1stream_extractor_up";
@@ -43,6 +44,14 @@ pub const PROXY_UPSTREAM_SECONDS: &str = "f1stream_proxy_upstream_seconds";
 pub const RELAY_BYTES: &str = "f1stream_relay_bytes_total";
 /// Relays in flight.
 pub const RELAY_ACTIVE: &str = "f1stream_relay_active";
+/// Signed paths the proxy found remembered instead of signing them again.
+pub const SIGNATURE_CACHE_HITS: &str = "f1stream_proxy_signature_cache_hits_total";
+/// Signed paths the proxy had to sign (not remembered).
+pub const SIGNATURE_CACHE_MISSES: &str = "f1stream_proxy_signature_cache_misses_total";
+/// Signed paths remembered now (`proxy.signature_cache_entries` at most).
+pub const SIGNATURE_CACHE_ENTRIES: &str = "f1stream_proxy_signature_cache_entries";
+/// Bytes of URLs and paths the remembered signed paths take.
+pub const SIGNATURE_CACHE_BYTES: &str = "f1stream_proxy_signature_cache_bytes";
 /// HTTP requests, by route template, method and status.
 pub const HTTP_REQUESTS: &str = "f1stream_http_requests_total";
 /// HTTP request latency, by route template and method.
@@ -56,7 +65,7 @@ pub const SCHEDULE_NEXT_SESSION: &str = "f1stream_schedule_next_session_timestam
 pub const BUILD_INFO: &str = "f1stream_build_info";
 
 /// Every metric name, for documentation and dashboard checks.
-pub const ALL: [&str; 19] = [
+pub const ALL: [&str; 23] = [
     EXTRACTOR_UP,
     EXTRACTOR_STREAMS,
     EXTRACTOR_LIVE_STREAMS,
@@ -71,6 +80,10 @@ pub const ALL: [&str; 19] = [
     PROXY_UPSTREAM_SECONDS,
     RELAY_BYTES,
     RELAY_ACTIVE,
+    SIGNATURE_CACHE_HITS,
+    SIGNATURE_CACHE_MISSES,
+    SIGNATURE_CACHE_ENTRIES,
+    SIGNATURE_CACHE_BYTES,
     HTTP_REQUESTS,
     HTTP_REQUEST_DURATION,
     SCHEDULE_LIVE,
@@ -95,6 +108,10 @@ pub fn help(name: &str) -> &'static str {
         PROXY_UPSTREAM_SECONDS => "Time to the upstream's response head, in seconds, by endpoint.",
         RELAY_BYTES => "Bytes relayed to clients.",
         RELAY_ACTIVE => "Relays in flight.",
+        SIGNATURE_CACHE_HITS => "Signed proxy paths found remembered instead of signed again.",
+        SIGNATURE_CACHE_MISSES => "Signed proxy paths signed because they were not remembered.",
+        SIGNATURE_CACHE_ENTRIES => "Signed proxy paths remembered now.",
+        SIGNATURE_CACHE_BYTES => "Bytes of URLs and paths the remembered signed paths take.",
         HTTP_REQUESTS => "HTTP requests, by route template, method and status.",
         HTTP_REQUEST_DURATION => "HTTP request latency, in seconds, by route template and method.",
         SCHEDULE_LIVE => "1 while a session's fast-polling window is open.",
@@ -202,6 +219,7 @@ impl Metrics {
             let _ = metrics.histogram(PROXY_UPSTREAM_SECONDS, vec![Label::new("endpoint", endpoint)]);
         }
         metrics.set_schedule(false, None);
+        metrics.set_signature_cache(PathCacheStats::default());
         metrics
     }
 
@@ -351,6 +369,19 @@ impl Metrics {
             .set(if live_window_open { 1.0 } else { 0.0 });
         self.gauge(SCHEDULE_NEXT_SESSION, Vec::new())
             .set(next_session_unix.unwrap_or(0) as f64);
+    }
+
+    /// Copies the signer's memory counts (read when `/metrics` is scraped:
+    /// the signer counts under its own locks, not through this registry).
+    pub fn set_signature_cache(&self, stats: PathCacheStats) {
+        self.counter(SIGNATURE_CACHE_HITS, Vec::new())
+            .absolute(stats.hits);
+        self.counter(SIGNATURE_CACHE_MISSES, Vec::new())
+            .absolute(stats.misses);
+        self.gauge(SIGNATURE_CACHE_ENTRIES, Vec::new())
+            .set(stats.entries as f64);
+        self.gauge(SIGNATURE_CACHE_BYTES, Vec::new())
+            .set(stats.bytes as f64);
     }
 
     /// Handles for one relay: bytes relayed and the in-flight gauge, which

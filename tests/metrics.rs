@@ -197,6 +197,48 @@ async fn relays_count_bytes_requests_and_upstream_time() {
 }
 
 #[tokio::test]
+async fn a_reloaded_playlist_is_rewritten_from_remembered_signatures_and_counted() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/a.m3u8", Reply::playlist(MEDIA_LIVE));
+    let service = TestService::start("").await;
+    let text = scrape(&service).await;
+    for series in [
+        "f1stream_proxy_signature_cache_hits_total",
+        "f1stream_proxy_signature_cache_misses_total",
+        "f1stream_proxy_signature_cache_entries",
+        "f1stream_proxy_signature_cache_bytes",
+    ] {
+        assert_eq!(value(&text, series), 0.0, "{series} at start");
+    }
+    // Signing the playlist's own URL is the first miss.
+    let playlist = service.url(
+        &service
+            .app
+            .signer()
+            .path(Kind::Proxy, &origin.url("/a.m3u8"), None),
+    );
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let response = reqwest::get(&playlist).await.expect("answers");
+        assert_eq!(response.status(), 200);
+        bodies.push(response.text().await.expect("text"));
+    }
+    assert_eq!(bodies[0], bodies[1], "a remembered path is the signed one");
+    let text = scrape(&service).await;
+    // MEDIA_LIVE has two segments: signed on the first load, remembered on
+    // the reload.
+    assert_eq!(value(&text, "f1stream_proxy_signature_cache_misses_total"), 3.0);
+    assert_eq!(value(&text, "f1stream_proxy_signature_cache_hits_total"), 2.0);
+    assert_eq!(value(&text, "f1stream_proxy_signature_cache_entries"), 3.0);
+    let bytes = value(&text, "f1stream_proxy_signature_cache_bytes");
+    // Three loopback URLs of ~35 bytes and their signed paths of ~100.
+    assert!(
+        (300.0..600.0).contains(&bytes),
+        "three URLs and paths: {bytes} bytes"
+    );
+}
+
+#[tokio::test]
 async fn a_restart_restores_extractor_gauges_from_the_database() {
     let origin = FakeOrigin::start().await;
     origin.route("/a.m3u8", Reply::playlist(MASTER));

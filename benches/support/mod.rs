@@ -46,10 +46,3 @@ pub fn media_segments(first_sequence: usize, count: usize) -> String {
     );
     text
 }
-
-/// The same playlist with absolute segment URIs on another host, as CDNs
-/// that sign every segment URL write them (longer input, same work per URI).
-#[allow(dead_code)] // used by the criterion bench only
-pub fn media_playlist_absolute(segments: usize) -> String {
-    media_playlist(segments).replace("\n1080p/", "\nhttps://edge-7.cdn.example.net/live/f1/1080p/")
-}

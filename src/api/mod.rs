@@ -217,6 +217,9 @@ async fn render_metrics(axum::extract::State(state): axum::extract::State<AppSta
     state
         .metrics
         .set_schedule(live_window_open, next_session.map(|at| at.timestamp()));
+    state
+        .metrics
+        .set_signature_cache(state.proxy.signer.path_cache_stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),

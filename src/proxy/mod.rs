@@ -1,9 +1,9 @@
 //! The HLS proxy: the URL codec and signatures ([`token`]), the
 //! byte-preserving playlist rewriter ([`rewrite`]), both pure, the memory of
-//! signed paths that spares reloads most of the signing (`path_cache`), and
-//! the upstream I/O ([`upstream`]).
+//! signed paths that spares reloads most of the signing ([`path_cache`]),
+//! and the upstream I/O ([`upstream`]).
 
-mod path_cache;
+pub mod path_cache;
 pub mod rewrite;
 pub mod token;
 pub mod upstream;

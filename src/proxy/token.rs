@@ -49,7 +49,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use url::Url;
 
-use super::path_cache::PathCache;
+use super::path_cache::{PathCache, PathCacheStats};
 
 /// Longest accepted base64url-encoded upstream URL, in bytes. Real playlist
 /// and segment URLs (signed CDN URLs included) stay well below it; the limit
@@ -244,7 +244,10 @@ impl Signer {
 
     /// [`Signer::push_path`] for a caller that already knows the last path
     /// segment of `url` (see [`last_segment`]), as a rewriter that has just
-    /// resolved the URL does: it saves a scan of the URL per URI.
+    /// resolved the URL does: it saves a scan of the URL per URI. `segment`
+    /// must be exactly that (checked in debug builds): the memory of signed
+    /// paths is keyed by `url` alone, so every caller must write the same
+    /// path for the same URL.
     pub(crate) fn push_path_with_segment(
         &self,
         out: &mut String,
@@ -255,9 +258,9 @@ impl Signer {
     ) {
         debug_assert!(src.is_none_or(is_valid_src), "src must be a site key");
         debug_assert_eq!(segment, last_segment(url), "segment of {url}");
-        if self.paths.append(out, kind, url, src) {
+        let Err(miss) = self.paths.append(out, kind, url, src) else {
             return;
-        }
+        };
         if url.len() <= STACK_PATH_URL_BYTES && src.is_none_or(|src| src.len() <= MAX_SRC_CHARS) {
             // The common case (a rewriter writes one path per URI): the
             // whole path is built on the stack and appended at once.
@@ -278,10 +281,11 @@ impl Signer {
             path.push(&name[..name_len]);
             if let Some(path) = path.as_str() {
                 out.push_str(path);
-                self.paths.insert(kind, url, src, path);
+                self.paths.insert(miss, kind, url, src, path);
                 return;
             }
         }
+        let start = out.len();
         out.push('/');
         out.push_str(kind.as_str());
         out.push('/');
@@ -294,6 +298,12 @@ impl Signer {
         }
         out.push('/');
         push_name(out, kind, segment);
+        self.paths.insert(miss, kind, url, src, &out[start..]);
+    }
+
+    /// How the memory of signed paths is doing: hits, misses, entries.
+    pub fn path_cache_stats(&self) -> PathCacheStats {
+        self.paths.stats()
     }
 }
 
