@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -397,7 +397,9 @@ struct OriginState {
     /// Relayed bodies are slices of this.
     pattern: Bytes,
     /// The big live media playlist.
-    live: LivePlaylist,
+    live: OnceLock<LivePlaylist>,
+    /// Segments of the live playlist.
+    playlist_segments: usize,
     /// The small live media playlist every health-checked stream answers.
     health_playlist: Bytes,
     /// Its segments.
@@ -426,7 +428,8 @@ impl Origin {
         }
         let state = Arc::new(OriginState {
             pattern,
-            live: LivePlaylist::new(playlist_segments),
+            live: OnceLock::new(),
+            playlist_segments,
             health_playlist: Bytes::from_static(
                 b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:7\n\
                   #EXTINF:6.0,\nseg7.ts\n#EXTINF:6.0,\nseg8.ts\n#EXTINF:6.0,\nseg9.ts\n",
@@ -465,6 +468,15 @@ impl Origin {
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+impl OriginState {
+    /// The live playlist, built when first asked for: only the `proxy`
+    /// group serves it, and its lines would weigh on the others' RSS.
+    fn live(&self) -> &LivePlaylist {
+        self.live
+            .get_or_init(|| LivePlaylist::new(self.playlist_segments))
     }
 }
 
@@ -530,7 +542,7 @@ async fn serve_blob(State(state): State<Arc<OriginState>>, UrlPath(size): UrlPat
 }
 
 async fn serve_playlist(State(state): State<Arc<OriginState>>) -> Response {
-    let (header, segments) = state.live.next_reload();
+    let (header, segments) = state.live().next_reload();
     let len = header.len() + segments.len();
     (
         [
@@ -1019,7 +1031,7 @@ async fn proxy_scenario(
         "/proxy of a {}-segment live media playlist, one new segment per request ({} kB → {} kB), \
          {} keep-alive clients",
         sizes.playlist_segments,
-        origin.state.live.len() / 1000,
+        origin.state.live().len() / 1000,
         rewritten_len / 1000,
         sizes.load_clients
     );

@@ -117,7 +117,7 @@ pub struct TokenQuery {
 /// only; the handlers read them from the raw query.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 struct LlHlsDirectives {
     /// Media sequence number the playlist must contain (blocking reload).
     #[param(rename = "_HLS_msn", required = false, nullable = false, minimum = 0)]
@@ -134,7 +134,7 @@ struct LlHlsDirectives {
 /// forward it from the request headers.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 struct RangeHeader {
     /// Forwarded upstream.
     #[param(rename = "Range", value_type = String, required = false, nullable = false, example = "bytes=0-1023")]
