@@ -3,7 +3,8 @@
 # origin (.ci/prometheus-check.sh, .ci/schemathesis.sh): a temp dir whose
 # background processes (their pids go in `pids`) are stopped on exit, with
 # the tail of every *.log in it printed when the script failed; a free port;
-# and the tiny HLS origin's files.
+# HTTP GET and waiting for a URL; the tiny HLS origin's files; and the part
+# of the service's config both share.
 
 tmp=$(mktemp -d)
 pids=()
@@ -38,4 +39,42 @@ write_hls_files() {
   printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:6.0,\nseg1.ts\n#EXTINF:6.0,\nseg2.ts\n' >"$1/media.m3u8"
   head -c 188000 /dev/zero | tr '\0' 'G' >"$1/seg1.ts"
   cp "$1/seg1.ts" "$1/seg2.ts"
+}
+
+# The body of URL $1 on stdout; fails on an HTTP error or after 10 s.
+http_get() {
+  python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' "$1"
+}
+
+# Waits up to about 20 s for URL $1 to answer 2xx; fails if it never does.
+wait_for() {
+  for _ in $(seq 100); do
+    http_get "$1" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  http_get "$1" >/dev/null
+}
+
+# Prints the start of a service config: listening on 127.0.0.1:$1, its
+# database in $tmp, loopback origins allowed, a run at start, 5 s timeouts.
+# The caller appends its own [proxy], [schedule] and [[extractors]].
+service_config_head() {
+  cat <<EOF
+[server]
+listen = "127.0.0.1:$1"
+
+[database]
+url = "sqlite://$tmp/f1-stream.db"
+
+[network]
+allow_private_networks = true
+
+[extraction]
+run_on_startup = true
+extractor_timeout_secs = 5
+
+[health]
+timeout_secs = 5
+
+EOF
 }

@@ -40,23 +40,7 @@ origin="http://127.0.0.1:$origin_port"
 
 service_port=$(free_port)
 service="http://127.0.0.1:$service_port"
-cat >"$tmp/config.toml" <<EOF
-[server]
-listen = "127.0.0.1:$service_port"
-
-[database]
-url = "sqlite://$tmp/f1-stream.db"
-
-[network]
-allow_private_networks = true
-
-[extraction]
-run_on_startup = true
-extractor_timeout_secs = 5
-
-[health]
-timeout_secs = 5
-
+{ service_config_head "$service_port"; cat <<EOF; } >"$tmp/config.toml"
 [schedule]
 enabled = false
 
@@ -78,10 +62,7 @@ kind = "m3u"
 url = "$origin/missing-list.m3u"
 EOF
 
-for _ in $(seq 50); do
-  curl -fsS --max-time 1 -o /dev/null "$origin/master.m3u8" 2>/dev/null && break
-  sleep 0.1
-done
+wait_for "$origin/master.m3u8"
 
 # Signed proxy paths (sign opens the database, so before the service runs).
 proxy_path=$(timeout 30 "$bin" --config "$tmp/config.toml" sign "$origin/media.m3u8")
@@ -90,11 +71,7 @@ bad_path=$(timeout 30 "$bin" --config "$tmp/config.toml" sign "$origin/gone.m3u8
 echo "== starting f1-stream on $service"
 RUST_LOG=info "$bin" --config "$tmp/config.toml" serve >"$tmp/service.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do
-  curl -fsS --max-time 1 -o /dev/null "$service/health" 2>/dev/null && break
-  sleep 0.2
-done
-curl -fsS --max-time 5 -o /dev/null "$service/health"
+wait_for "$service/health"
 
 prom_port=$(free_port)
 prom="http://127.0.0.1:$prom_port"

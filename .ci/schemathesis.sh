@@ -41,10 +41,6 @@ bin=$(realpath "$target/debug/f1-stream")
 
 source .ci/lib.sh
 
-http_get() {
-  python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' "$1"
-}
-
 # The local origin: a master and a live media playlist with segments, and an
 # Ergast-format calendar for /schedule/refresh.
 origin_port=$(free_port)
@@ -56,23 +52,7 @@ origin="http://127.0.0.1:$origin_port"
 
 service_port=$(free_port)
 service="http://127.0.0.1:$service_port"
-cat >"$tmp/config.toml" <<EOF
-[server]
-listen = "127.0.0.1:$service_port"
-
-[database]
-url = "sqlite://$tmp/f1-stream.db"
-
-[network]
-allow_private_networks = true
-
-[extraction]
-run_on_startup = true
-extractor_timeout_secs = 5
-
-[health]
-timeout_secs = 5
-
+{ service_config_head "$service_port"; cat <<EOF; } >"$tmp/config.toml"
 [proxy]
 signing_key = "schemathesis-ci-signing-key"
 
@@ -91,11 +71,7 @@ RUST_LOG=warn "$bin" serve -c "$tmp/config.toml" >"$tmp/service.log" 2>&1 &
 pids+=($!)
 
 echo "== waiting for $service/health"
-for _ in $(seq 1 100); do
-  http_get "$service/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-http_get "$service/health" >/dev/null
+wait_for "$service/health"
 
 echo "== openapi-spec-validator (OpenAPI 3.1 meta-schema)"
 http_get "$service/openapi.json" >"$tmp/openapi.json"
