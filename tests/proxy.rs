@@ -502,6 +502,30 @@ async fn a_silent_upstream_is_cut_at_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_pausing_longer_than_the_idle_timeout_still_gets_the_whole_body() {
+    // The idle timeout is about a silent upstream, not a slow client: while
+    // the player stops reading, backpressure stops the relay polling the
+    // upstream, and that time must not count.
+    const TOTAL: usize = 32 * 1024 * 1024;
+    let origin = FakeOrigin::start().await;
+    origin.route("/big.ts", Reply::bytes(sized_body(TOTAL)));
+    let service = TestService::start("[proxy]\nrelay_idle_timeout_secs = 1\n").await;
+    let path = service
+        .app
+        .signer()
+        .path(Kind::Relay, &origin.url("/big.ts"), None);
+    let response = reqwest::get(service.url(&path)).await.expect("head arrives");
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut received = body.next().await.expect("a first chunk").expect("data").len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    while let Some(chunk) = body.next().await {
+        received += chunk.expect("the relay goes on after the pause").len();
+    }
+    assert_eq!(received, TOTAL);
+}
+
+#[tokio::test]
 async fn relaying_256_mib_keeps_memory_bounded() {
     const TOTAL: u64 = 256 * 1024 * 1024;
     let origin = FakeOrigin::start().await;

@@ -203,6 +203,7 @@ impl Upstream {
             inner: Box::pin(response.bytes_stream()),
             idle_timeout: self.idle_timeout,
             idle: Box::pin(tokio::time::sleep(self.idle_timeout)),
+            waiting: false,
             finished: false,
         };
         Ok(Relay {
@@ -219,10 +220,16 @@ impl Upstream {
 /// upstream breaks or stays silent longer than the idle timeout, so the
 /// client's response is aborted rather than cleanly cut short. Dropping it
 /// (the client went away) drops the upstream request.
+///
+/// The idle time counts from the first poll that finds no data, not from
+/// the last chunk: while a client does not read, backpressure stops the
+/// polls, and a slow client is not a silent upstream.
 pub struct RelayBody {
     inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     idle_timeout: Duration,
     idle: Pin<Box<tokio::time::Sleep>>,
+    /// The idle timer runs: a poll found no data and none came since.
+    waiting: bool,
     finished: bool,
 }
 
@@ -235,8 +242,7 @@ impl Stream for RelayBody {
         }
         match self.inner.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let deadline = tokio::time::Instant::now() + self.idle_timeout;
-                self.idle.as_mut().reset(deadline);
+                self.waiting = false;
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -250,16 +256,23 @@ impl Stream for RelayBody {
                 self.finished = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => match self.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    self.finished = true;
-                    Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "upstream went silent past the idle timeout",
-                    ))))
+            Poll::Pending => {
+                if !self.waiting {
+                    self.waiting = true;
+                    let deadline = tokio::time::Instant::now() + self.idle_timeout;
+                    self.idle.as_mut().reset(deadline);
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                match self.idle.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.finished = true;
+                        Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "upstream went silent past the idle timeout",
+                        ))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }
