@@ -44,7 +44,6 @@ pub struct App {
     config: Arc<Config>,
     db: Database,
     extraction: Extraction,
-    checker: HealthChecker,
     proxy: Arc<ProxyState>,
     schedule: Schedule,
     metrics: Arc<Metrics>,
@@ -108,7 +107,7 @@ impl App {
                 guard,
                 max_document_bytes: config.extraction.max_source_bytes,
             },
-            checker: checker.clone(),
+            checker,
             db: db.clone(),
             extractor_timeout: Duration::from_secs(config.extraction.extractor_timeout_secs),
             concurrency: config.health.concurrency,
@@ -120,7 +119,6 @@ impl App {
             config: Arc::new(config),
             db,
             extraction,
-            checker,
             proxy: Arc::new(proxy),
             schedule,
             metrics,
@@ -145,11 +143,6 @@ impl App {
     /// The extraction runner.
     pub fn extraction(&self) -> &Extraction {
         &self.extraction
-    }
-
-    /// The health checker (for `f1-stream check`).
-    pub fn checker(&self) -> &HealthChecker {
-        &self.checker
     }
 
     /// Signs proxy URLs with this app's key (for `f1-stream sign`).

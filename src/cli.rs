@@ -329,9 +329,7 @@ async fn schedule(config: Config, refresh: bool) -> anyhow::Result<ExitCode> {
     let schedule = app.schedule();
     let stored = schedule.calendar().await?;
     let now = schedule.now();
-    let stale = stored
-        .updated_at
-        .is_none_or(|at| now - at >= crate::schedule::refresh::MAX_AGE);
+    let stale = crate::schedule::refresh::is_stale(now, stored.updated_at);
     let calendar = if refresh || (enabled && stale) {
         match schedule.refresh().await {
             Ok(fresh) => fresh,

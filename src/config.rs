@@ -672,6 +672,8 @@ impl Config {
                 self.proxy.relay_idle_timeout_secs,
             ),
             ("proxy.max_playlist_bytes", self.proxy.max_playlist_bytes),
+            ("schedule.timeout_secs", self.schedule.timeout_secs),
+            ("schedule.max_bytes", self.schedule.max_bytes),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -689,12 +691,6 @@ impl Config {
         }
         if self.schedule.enabled {
             check_http_url(&self.schedule.url).map_err(|m| invalid("schedule.url", m))?;
-        }
-        if self.schedule.timeout_secs == 0 {
-            return Err(invalid("schedule.timeout_secs", "must be greater than 0".into()));
-        }
-        if self.schedule.max_bytes == 0 {
-            return Err(invalid("schedule.max_bytes", "must be greater than 0".into()));
         }
         let day = [
             ("schedule.lead_minutes", self.schedule.lead_minutes),

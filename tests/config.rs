@@ -176,7 +176,10 @@ fn a_missing_named_file_is_missing_file_error() {
 fn a_named_path_that_is_a_directory_is_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let result = Config::load(Some(dir.path()));
-    assert!(result.is_err(), "a directory is not a config file: {result:?}");
+    match result {
+        Err(ConfigError::MissingFile(path)) => assert_eq!(path, dir.path()),
+        other => panic!("a directory is not a config file: {other:?}"),
+    }
 }
 
 #[test]
@@ -306,10 +309,13 @@ fn every_zero_limit_fails_naming_its_key() {
         ("health", "max_bytes"),
         ("health", "segment_bytes"),
         ("health", "failures_before_down"),
+        ("health", "media_playlist_bytes"),
         ("proxy", "playlist_timeout_secs"),
         ("proxy", "relay_first_byte_timeout_secs"),
         ("proxy", "relay_idle_timeout_secs"),
         ("proxy", "max_playlist_bytes"),
+        ("schedule", "timeout_secs"),
+        ("schedule", "max_bytes"),
     ] {
         assert_invalid_key(&format!("[{section}]\n{key} = 0\n"), &format!("{section}.{key}"));
     }
@@ -733,4 +739,24 @@ fn environment_scenario_in_a_child_process() {
         other => panic!("unknown scenario {other}"),
     }
     println!("scenario {scenario} checked");
+}
+
+#[test]
+fn schedule_minutes_beyond_a_day_and_durations_out_of_range_fail_naming_the_key() {
+    for key in ["lead_minutes", "overrun_minutes", "overrun_minutes_other"] {
+        assert!(
+            parse(&format!("[schedule]\n{key} = 1440\n")).is_ok(),
+            "{key}: one day is fine"
+        );
+        assert_invalid_key(&format!("[schedule]\n{key} = 1441\n"), &format!("schedule.{key}"));
+    }
+    for session in ["race", "sprint_qualifying"] {
+        assert!(parse(&format!("[schedule.durations]\n{session} = 1440\n")).is_ok());
+        for minutes in [0, 1441] {
+            assert_invalid_key(
+                &format!("[schedule.durations]\n{session} = {minutes}\n"),
+                &format!("schedule.durations.{session}"),
+            );
+        }
+    }
 }

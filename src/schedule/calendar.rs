@@ -80,22 +80,6 @@ impl Calendar {
             .iter()
             .flat_map(|race| race.sessions.iter().map(move |session| (race, session)))
     }
-
-    /// Whether there is no race at all.
-    pub fn is_empty(&self) -> bool {
-        self.races.is_empty()
-    }
-
-    /// Sets every session's duration from `durations` (the configuration in
-    /// force wins over what was stored).
-    pub fn with_durations(mut self, durations: &SessionDurations) -> Self {
-        for race in &mut self.races {
-            for session in &mut race.sessions {
-                session.duration_minutes = durations.minutes(session.session_type);
-            }
-        }
-        self
-    }
 }
 
 /// The display name of a session type.

@@ -22,16 +22,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// Always the same instant (status at a chosen time).
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
 /// Wall time that advances with tokio's clock from a chosen start: under
 /// `tokio::time::pause()` a test drives days of schedule in milliseconds.
 #[derive(Debug, Clone, Copy)]

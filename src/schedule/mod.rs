@@ -29,7 +29,7 @@ use crate::model::format_timestamp;
 use crate::net::{self, AddressGuard, BodyError, UrlRefused};
 
 pub use calendar::{Calendar, CalendarError, Race, Session};
-pub use clock::{Clock, FixedClock, SystemClock, TokioClock};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use planner::{Decision, PollPolicy, RunHistory, WakeReason, plan};
 pub use refresh::Backoff;
 pub use scheduler::Scheduler;

@@ -24,12 +24,19 @@ pub fn next_daily(now: DateTime<Utc>, hour: u8) -> DateTime<Utc> {
     }
 }
 
-/// When to refresh first: now when the stored calendar is missing or older
-/// than [`MAX_AGE`], else at the next daily hour.
+/// Whether a calendar stored at `updated_at` (`None`: never) is missing or
+/// older than [`MAX_AGE`] at `now`.
+pub fn is_stale(now: DateTime<Utc>, updated_at: Option<DateTime<Utc>>) -> bool {
+    updated_at.is_none_or(|at| now - at >= MAX_AGE)
+}
+
+/// When to refresh first: now when the stored calendar [`is_stale`], else
+/// at the next daily hour.
 pub fn first_refresh(now: DateTime<Utc>, updated_at: Option<DateTime<Utc>>, hour: u8) -> DateTime<Utc> {
-    match updated_at {
-        Some(at) if now - at < MAX_AGE => next_daily(now, hour),
-        _ => now,
+    if is_stale(now, updated_at) {
+        now
+    } else {
+        next_daily(now, hour)
     }
 }
 
