@@ -582,9 +582,10 @@ fn take_page<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
 }
 
 async fn require_stream(state: &AppState, id: i64) -> Result<(), ApiError> {
-    match state.db.stream_detail(id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::NotFound(format!("no stream with id {id}"))),
+    if state.db.stream_exists(id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("no stream with id {id}")))
     }
 }
 

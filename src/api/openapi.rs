@@ -75,6 +75,10 @@ pub fn openapi() -> OpenApi {
     super::api_routes().into_openapi()
 }
 
+/// Swagger UI's settings: our document, no online validator.
+static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
+    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::new(["../openapi.json"]).validator_url("none")));
+
 /// The document as pretty JSON, built once per process.
 static DOCUMENT_JSON: LazyLock<Result<String, String>> =
     LazyLock::new(|| openapi().to_pretty_json().map_err(|e| e.to_string()));
@@ -107,9 +111,6 @@ fn string_enum_builder<'a>(values: impl IntoIterator<Item = &'a str>, descriptio
         .enum_values(Some(values))
         .description(Some(description))
 }
-
-/// Base64url, padding optional: URLs in proxy tokens and opaque cursors.
-pub const BASE64URL_PATTERN: &str = "^[A-Za-z0-9_-]*={0,2}$";
 
 /// Earliest time a time parameter accepts: 0000-01-01T00:00:00Z.
 const MIN_UNIX_SECONDS: i64 = -62_167_219_200;
@@ -153,7 +154,8 @@ pub fn time_schema(description: &str) -> Schema {
 )]
 pub(super) async fn openapi_document() -> Result<Response, ApiError> {
     match &*DOCUMENT_JSON {
-        Ok(json) => Ok(([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response()),
+        // Served from the static text, never copied.
+        Ok(json) => Ok(([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response()),
         Err(error) => {
             tracing::error!(%error, "cannot render the OpenAPI document");
             Err(ApiError::Internal)
@@ -235,8 +237,7 @@ pub(super) async fn docs_page() -> Response {
 )]
 pub(super) async fn docs_asset(path: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let Path(file) = path.map_err(|_| ApiError::NotFound("no such asset".to_owned()))?;
-    let config = Arc::new(utoipa_swagger_ui::Config::new(["../openapi.json"]).validator_url("none"));
-    let asset = utoipa_swagger_ui::serve(&file, config)
+    let asset = utoipa_swagger_ui::serve(&file, Arc::clone(&SWAGGER_CONFIG))
         .map_err(|error| {
             tracing::error!(%error, "cannot serve a reference asset");
             ApiError::Internal

@@ -727,6 +727,16 @@ impl Database {
         Ok(tallies)
     }
 
+    /// Whether a stream with `id` is stored (active or not).
+    pub async fn stream_exists(&self, id: i64) -> Result<bool, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM streams WHERE id = ?1)")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Whether `site_key` is a known extractor (configured now or before).
     pub async fn extractor_exists(&self, site_key: &str) -> Result<bool, DbError> {
         Ok(
