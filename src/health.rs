@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RANGE};
+use reqwest::header::{CONTENT_RANGE, HeaderMap, RANGE};
 use url::Url;
 
 use crate::config::HealthConfig;
@@ -166,6 +166,12 @@ impl HealthChecker {
         let ttfb = started.elapsed();
         let status = response.status();
         let final_url = response.url().clone();
+        let whole_range = status == StatusCode::PARTIAL_CONTENT
+            && response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(is_whole_resource);
         if status != StatusCode::OK && status != StatusCode::PARTIAL_CONTENT {
             let restricted = matches!(status.as_u16(), 401 | 403 | 451);
             return Err(Failure {
@@ -201,9 +207,33 @@ impl HealthChecker {
             elapsed: started.elapsed(),
             body,
             // A server that ignores Range may send more than asked for; we
-            // stopped at the limit, so only a 200 read to its end is whole.
-            complete: complete && status == StatusCode::OK,
+            // stopped at the limit, so a 200 read to its end is whole, and a
+            // 206 whose range is the whole resource (a playlist shorter than
+            // the limit) is too: no second fetch for it.
+            complete: complete && (status == StatusCode::OK || whole_range),
         })
+    }
+}
+
+/// Whether a `Content-Range` value (`bytes 0-N/T`) covers the whole
+/// resource: it starts at 0 and ends at its last byte.
+fn is_whole_resource(content_range: &str) -> bool {
+    let Some((range, total)) = content_range
+        .strip_prefix("bytes ")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return false;
+    };
+    let Some((start, end)) = range.split_once('-') else {
+        return false;
+    };
+    match (
+        start.trim().parse::<u64>(),
+        end.trim().parse::<u64>(),
+        total.trim().parse::<u64>(),
+    ) {
+        (Ok(0), Ok(end), Ok(total)) => end.checked_add(1) == Some(total),
+        _ => false,
     }
 }
 
@@ -488,6 +518,18 @@ fn millis(duration: Duration) -> u64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn content_range_is_whole_only_from_byte_0_to_the_last() {
+        assert!(is_whole_resource("bytes 0-99/100"));
+        assert!(is_whole_resource("bytes 0-0/1"));
+        assert!(!is_whole_resource("bytes 0-8191/20000"));
+        assert!(!is_whole_resource("bytes 1-99/100"));
+        assert!(!is_whole_resource("bytes 0-99/*"));
+        assert!(!is_whole_resource("bytes */100"));
+        assert!(!is_whole_resource("items 0-99/100"));
+        assert!(!is_whole_resource(""));
+    }
+
     fn url(path: &str) -> Url {
         Url::parse("https://cdn.example/live/")
             .and_then(|b| b.join(path))
@@ -497,12 +539,16 @@ mod tests {
     #[test]
     fn variants_come_from_complete_lines_with_their_bandwidth() {
         let body = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlow.m3u8\n\
-            #EXT-X-STREAM-INF:CODECS=\"a,b\",BANDWIDTH=3000000\nhigh/i.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=5";
+            #EXT-X-STREAM-INF:CODECS=\"a,b\",BANDWIDTH=3000000\nhigh/i.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=5000000\ntop/i.m3";
         let found = variants(body, &url("master.m3u8"), false);
         assert_eq!(
             found,
             [(800_000, url("low.m3u8")), (3_000_000, url("high/i.m3u8"))]
         );
+        // Read whole, the last line is a URI like any other.
+        let whole = variants(body, &url("master.m3u8"), true);
+        assert_eq!(whole.last(), Some(&(5_000_000, url("top/i.m3"))));
     }
 
     #[test]

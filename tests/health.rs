@@ -61,6 +61,75 @@ async fn partial_content_206_is_healthy_and_range_asks_for_max_bytes() {
     assert_eq!(result.playlist_kind, Some(PlaylistKind::Media));
     let requests = origin.requests_to("/live.m3u8");
     assert_eq!(requests[0].headers["range"], "bytes=0-8191");
+    assert_eq!(
+        requests.len(),
+        1,
+        "a 206 of the whole playlist is not fetched again"
+    );
+}
+
+#[tokio::test]
+async fn a_media_playlist_longer_than_max_bytes_is_fetched_whole_once_and_judged() {
+    // 600 segments, ~13 KiB: past the 8 KiB first read, within
+    // `health.media_playlist_bytes`. Long live playlists are common.
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:1000\n");
+    for sequence in 1000..1600 {
+        playlist.push_str(&format!("#EXTINF:6.0,\nseg{sequence}.ts\n"));
+    }
+    assert!(playlist.len() > 8192);
+    let origin = FakeOrigin::start().await;
+    origin.route("/long.m3u8", Reply::playlist(playlist).honour_range());
+    let result = checker()
+        .check(&origin.url("/long.m3u8"), &HeaderMap::new())
+        .await;
+    assert!(result.is_live, "{result:?}");
+    assert_eq!(
+        result.stream_type,
+        StreamType::Live,
+        "typed from the whole playlist"
+    );
+    let requests = origin.requests_to("/long.m3u8");
+    assert_eq!(requests.len(), 2, "the cut first read, then the whole playlist");
+    assert_eq!(requests[0].headers["range"], "bytes=0-8191");
+    assert!(
+        !requests[1].headers.contains_key("range"),
+        "{:?}",
+        requests[1].headers
+    );
+    // The probe went to the middle segment of the whole list.
+    assert_eq!(origin.requests_to("/seg1300.ts").len(), 1);
+}
+
+#[tokio::test]
+async fn a_master_whose_variants_all_fail_costs_at_most_three_variant_requests() {
+    let mut master = String::from("#EXTM3U\n");
+    for (i, bandwidth) in [800_000, 1_500_000, 3_000_000, 6_000_000, 9_000_000]
+        .iter()
+        .enumerate()
+    {
+        master.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\nv{i}.m3u8\n"));
+    }
+    let origin = FakeOrigin::start().await;
+    origin.route("/master.m3u8", Reply::playlist(master));
+    for i in 0..5 {
+        origin.route(&format!("/v{i}.m3u8"), Reply::status(404));
+    }
+    let result = checker()
+        .check(&origin.url("/master.m3u8"), &HeaderMap::new())
+        .await;
+    assert!(!result.is_live, "{result:?}");
+    assert_eq!(result.error_kind, Some(ErrorKind::Variant), "{result:?}");
+    let tried: Vec<usize> = (0..5)
+        .filter(|i| !origin.requests_to(&format!("/v{i}.m3u8")).is_empty())
+        .collect();
+    assert_eq!(
+        tried.len(),
+        f1_stream::health::MAX_VARIANTS_TRIED,
+        "tried {tried:?}"
+    );
+    // Nearest the median (3 Mb/s) first: 3 (±0), 1.5 (1.5 off), 0.8 (2.2
+    // off); 6 Mb/s (3 off) is never asked.
+    assert_eq!(tried, [0, 1, 2]);
 }
 
 #[tokio::test]
