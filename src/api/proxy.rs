@@ -77,7 +77,13 @@ impl ProxyState {
 
     fn remember_target_duration(&self, url: &str, seconds: f64) {
         let mut cache = self.target_durations.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= TARGET_DURATION_CACHE_ENTRIES && !cache.contains_key(url) {
+        // Every reload of a live playlist lands here: update in place, and
+        // allocate a key only for a playlist not seen before.
+        if let Some(known) = cache.get_mut(url) {
+            *known = seconds;
+            return;
+        }
+        if cache.len() >= TARGET_DURATION_CACHE_ENTRIES {
             cache.clear();
         }
         cache.insert(url.to_owned(), seconds);
@@ -442,25 +448,22 @@ async fn serve_playlist(
 ) -> Result<Response, ApiError> {
     let upstream_headers = authorize(state, &parsed, Kind::Proxy)?;
     let proxy = &state.proxy;
-    let mut url = parsed.url.clone();
+    let mut url = parsed.url;
     // LL-HLS delivery directives travel to the upstream, outside the signature.
-    let directives: Vec<(String, String)> = raw_query
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(name, _)| name.starts_with("_HLS_"))
-        .collect();
-    if !directives.is_empty() {
-        url.query_pairs_mut().extend_pairs(&directives);
-    }
-    let deadline = proxy.playlist_deadline(&parsed.url_text, !directives.is_empty());
+    let blocking = {
+        let mut directives = url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
+            .filter(|(name, _)| name.starts_with("_HLS_"))
+            .peekable();
+        let blocking = directives.peek().is_some();
+        if blocking {
+            url.query_pairs_mut().extend_pairs(directives);
+        }
+        blocking
+    };
+    let deadline = proxy.playlist_deadline(&parsed.url_text, blocking);
     let fetched = proxy
         .upstream
-        .fetch_playlist(url, &upstream_headers, deadline)
+        .fetch_playlist(url, upstream_headers, deadline)
         .await?;
     state
         .metrics

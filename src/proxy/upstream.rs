@@ -126,7 +126,7 @@ impl Upstream {
     pub async fn fetch_playlist(
         &self,
         url: Url,
-        headers: &HeaderMap,
+        headers: HeaderMap,
         timeout: Duration,
     ) -> Result<FetchedPlaylist, UpstreamError> {
         self.check(&url)?;
@@ -135,7 +135,7 @@ impl Upstream {
             let response = self
                 .client
                 .get(url)
-                .headers(headers.clone())
+                .headers(headers)
                 .send()
                 .await
                 .map_err(|e| UpstreamError::from_request(&e))?;
