@@ -354,6 +354,35 @@ async fn ll_hls_directives_reach_the_upstream_outside_the_signature() {
 }
 
 #[tokio::test]
+async fn a_blocking_reload_may_wait_three_target_durations_an_ordinary_one_only_the_timeout() {
+    let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:1.0,\nseg7.ts\n";
+    let origin = FakeOrigin::start().await;
+    origin.route("/ll.m3u8", Reply::playlist(playlist));
+    let service = TestService::start("[proxy]\nplaylist_timeout_secs = 1\n").await;
+    let path = service
+        .app
+        .signer()
+        .path(Kind::Proxy, &origin.url("/ll.m3u8"), None);
+    // The first load teaches the proxy the target duration (1 s).
+    assert_eq!(
+        reqwest::get(service.url(&path)).await.expect("answers").status(),
+        200
+    );
+    // Now the origin holds every answer for 2 s, as it holds a blocking
+    // reload until the asked segment exists.
+    origin.route(
+        "/ll.m3u8",
+        Reply::playlist(playlist).delay(Duration::from_secs(2)),
+    );
+    let blocking = reqwest::get(service.url(&format!("{path}?_HLS_msn=8")))
+        .await
+        .expect("answers");
+    assert_eq!(blocking.status(), 200, "3 × 1 s + slack outlasts the 2 s hold");
+    let ordinary = reqwest::get(service.url(&path)).await.expect("answers");
+    assert_eq!(ordinary.status(), 504, "an ordinary load keeps the 1 s timeout");
+}
+
+#[tokio::test]
 async fn missing_or_tampered_signatures_are_refused_with_403() {
     let origin = FakeOrigin::start().await;
     origin.route("/a.m3u8", Reply::playlist(MASTER));
