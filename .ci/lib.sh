@@ -46,6 +46,12 @@ http_get() {
   python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' "$1"
 }
 
+# POSTs an empty body to URL $1, the answer's body on stdout; fails on an
+# HTTP error or after 30 s.
+http_post() {
+  python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b"", method="POST"), timeout=30).read())' "$1"
+}
+
 # Waits up to about 20 s for URL $1 to answer 2xx; fails if it never does.
 wait_for() {
   for _ in $(seq 100); do

@@ -85,7 +85,7 @@ pids+=($!)
 timeout 60 python3 $helper wait-up "$prom" 45
 
 echo "== traffic: POST /extract, proxy, relay"
-curl -fsS --max-time 30 -X POST "$service/extract"
+http_post "$service/extract"
 echo
 timeout 60 python3 $helper traffic "$service" "$proxy_path" "$bad_path"
 timeout 60 python3 $helper wait-data "$prom" 30
@@ -96,7 +96,7 @@ timeout 120 python3 $helper check "$prom" dashboards/f1-stream.json dashboards/a
 
 echo "== promtool check metrics"
 lint=0
-curl -fsS --max-time 10 "$service/metrics" >"$tmp/metrics.txt"
+http_get "$service/metrics" >"$tmp/metrics.txt"
 promtool check metrics <"$tmp/metrics.txt" || lint=$?
 echo "/metrics: $(grep -c '^f1stream_' "$tmp/metrics.txt") f1stream samples, promtool exit $lint"
 

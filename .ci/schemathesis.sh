@@ -49,6 +49,8 @@ cp tests/fixtures/schedule/season_2026.json "$tmp/www/calendar.json"
 python3 -m http.server "$origin_port" --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/origin.log" 2>&1 &
 pids+=($!)
 origin="http://127.0.0.1:$origin_port"
+# The startup run checks the origin's streams: it must be listening first.
+wait_for "$origin/master.m3u8"
 
 service_port=$(free_port)
 service="http://127.0.0.1:$service_port"

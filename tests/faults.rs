@@ -433,9 +433,10 @@ async fn every_upstream_fault_in_a_run_costs_only_its_own_stream() {
         async move { reqwest::Client::new().post(url).send().await }
     });
     // While the slow checks hang, the API answers at once.
-    while origin.requests_to("/slow.m3u8").is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_until("the slow check starts", Duration::from_secs(10), || {
+        !origin.requests_to("/slow.m3u8").is_empty()
+    })
+    .await;
     let during = Instant::now();
     let (status, _) = get(&service, "/streams/all").await;
     assert_eq!(status, 200);
@@ -1296,9 +1297,10 @@ async fn a_thousand_concurrent_extract_requests_share_one_run() {
     }));
     let probe = async {
         // The run is in flight once its source was asked.
-        while origin.requests_to("/list.json").is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        common::wait_until("the run asks its source", Duration::from_secs(10), || {
+            !origin.requests_to("/list.json").is_empty()
+        })
+        .await;
         let at = Instant::now();
         let (status, _) = get(&service, "/health").await;
         (status, at.elapsed())

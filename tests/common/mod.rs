@@ -432,6 +432,21 @@ pub async fn refused_url() -> String {
     format!("http://{addr}/stream.m3u8")
 }
 
+/// Polls `done` every 10 ms until it holds; panics naming `what` when it
+/// still does not after `timeout`, so a missing event fails the test rather
+/// than hanging it.
+#[allow(dead_code)] // not every test binary waits
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A config for tests: temp database, private addresses allowed (the fake
 /// origin is on loopback), no startup run, no calendar, then `extra` TOML
 /// (which may add `[[extractors]]`; give none for the demo default).
