@@ -6,10 +6,10 @@
 //!
 //! CI runs [`DEFAULT_CASES`] cases per target; `PROPTEST_CASES=N` runs more
 //! (see `docs/RELIABILITY.md` for a long run). Failures proptest finds are
-//! kept in `tests/proptest-regressions/fuzz.txt` and replayed first; the
+//! kept in `tests/fuzz.proptest-regressions` and replayed first; the
 //! crash cases found so far are also spelled out as plain tests at the end.
 
-use f1_stream::config::{Config, JsonFields};
+use f1_stream::config::{Config, ConfigError, JsonFields};
 use f1_stream::proxy::rewrite::{RewriteContext, rewrite};
 use f1_stream::proxy::token::{self, Kind, MAX_URL_BYTES, Signer};
 use f1_stream::sources::{map_items, parse_m3u};
@@ -136,6 +136,15 @@ proptest! {
             let signer = signer();
             let sig = signer.sign(Kind::Relay, &parsed.url_text, parsed.src.as_deref());
             prop_assert!(signer.verify(Kind::Relay, &parsed.url_text, parsed.src.as_deref(), &sig));
+            // And what was decoded survives a round trip through the path
+            // the rewriter would write for it.
+            let path = signer.path(Kind::Relay, &parsed.url_text, parsed.src.as_deref());
+            let again = token::parse_token(path.split('/').nth(2).unwrap_or_default());
+            prop_assert!(again.is_ok(), "{path}: {again:?}");
+            let again = again.unwrap_or_else(|_| unreachable!());
+            prop_assert_eq!(&again.url_text, &parsed.url_text);
+            prop_assert_eq!(&again.src, &parsed.src);
+            prop_assert!(again.is_signed_by(&signer, Kind::Relay));
         }
     }
 
@@ -478,9 +487,18 @@ proptest! {
     fn config_loader_never_panics_and_what_it_accepts_is_valid(
         text in prop_oneof![pieces_text(TOML_PIECES, 40), any::<String>()],
     ) {
+        // Loading validates, so the first assertion holds by construction;
+        // what this proves is that no input panics, and that a refusal
+        // for a bad value names its key.
         match Config::from_toml_str(&text) {
             Ok(config) => prop_assert!(config.validate().is_ok()),
-            Err(err) => prop_assert!(!err.to_string().is_empty()),
+            Err(err) => {
+                prop_assert!(!err.to_string().is_empty());
+                if let ConfigError::Invalid { key, .. } = &err {
+                    prop_assert!(!key.is_empty(), "{err}");
+                    prop_assert!(err.to_string().contains(key.as_str()), "{err}");
+                }
+            }
         }
     }
 }
