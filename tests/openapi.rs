@@ -293,6 +293,24 @@ async fn empty_query_values_count_as_absent() {
 }
 
 #[tokio::test]
+async fn every_list_reads_limit_the_same_way() {
+    let (service, _origin) = service_with_origin().await;
+    for list in ["/streams", "/runs"] {
+        let (status, body) = service.get_json(&format!("{list}?limit=%205%20")).await;
+        assert_eq!(
+            status, 200,
+            "{list}: a padded limit is read like any other: {body}"
+        );
+        for bad in ["0", "x", "%20-1"] {
+            let (status, body) = service.get_json(&format!("{list}?limit={bad}")).await;
+            assert_eq!(status, 400, "{list}?limit={bad}: {body}");
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(error.starts_with("limit: "), "{list}?limit={bad}: {error}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn document_lists_exactly_the_served_routes() {
     let service = TestService::start("").await;
     let documented = operations(&document(&service).await);

@@ -473,7 +473,7 @@ fn trigger_schema() -> Object {
 
 /// Parses a time parameter: RFC 3339 (any offset) or unix seconds.
 pub fn parse_time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(value) = super::present(value) else {
         return Ok(None);
     };
     let parsed = if value.bytes().all(|b| b.is_ascii_digit()) || value.starts_with('-') {
@@ -511,18 +511,7 @@ fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, ApiErr
 }
 
 fn parse_limit(value: Option<&str>) -> Result<u32, ApiError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(DEFAULT_PAGE_LIMIT),
-        Some(value) => value
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "limit: {value:?} is not an integer from 1 to {MAX_PAGE_LIMIT}"
-                ))
-            }),
-    }
+    Ok(super::parse_limit(value, MAX_PAGE_LIMIT)?.unwrap_or(DEFAULT_PAGE_LIMIT))
 }
 
 fn parse_id(what: &str, path: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {

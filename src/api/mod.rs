@@ -296,6 +296,25 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
+/// A query value as the handlers read it: trimmed, and `None` when absent
+/// or empty (`?limit=` counts as no limit), the same for every endpoint.
+pub(crate) fn present(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `limit=` as an integer from 1 to `max`; `None` when absent.
+pub(crate) fn parse_limit(value: Option<&str>, max: u32) -> Result<Option<u32>, ApiError> {
+    let Some(value) = present(value) else {
+        return Ok(None);
+    };
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest(format!("limit: {value:?} is not an integer from 1 to {max}")))
+}
+
 /// The scheme and authority clients reach us at, for absolute URIs in
 /// rewritten playlists and `proxy_url`: `server.public_url`, else
 /// `X-Forwarded-Proto` + `X-Forwarded-Host`, else `Host` over http; empty

@@ -237,8 +237,8 @@ score (see the README). The default is `ranking.default_order`, `fastest` unless
 
 impl StreamsQuery {
     fn into_filter(self, default_order: RankingOrder) -> Result<StreamFilter, ApiError> {
-        let session = match self.session.as_deref() {
-            None | Some("") => None,
+        let session = match super::present(self.session.as_deref()) {
+            None => None,
             Some(value) => Some(value.parse::<SessionType>().map_err(|_| {
                 let names: Vec<_> = SessionType::ALL.iter().map(|s| s.as_str()).collect();
                 ApiError::BadRequest(format!(
@@ -247,8 +247,8 @@ impl StreamsQuery {
                 ))
             })?),
         };
-        let site_key = match self.site_key.as_deref() {
-            None | Some("") => None,
+        let site_key = match super::present(self.site_key.as_deref()) {
+            None => None,
             Some(key) if is_valid_site_key(key) => Some(key.to_owned()),
             Some(key) => {
                 return Err(ApiError::BadRequest(format!(
@@ -256,22 +256,9 @@ impl StreamsQuery {
                 )));
             }
         };
-        let limit = match self.limit.as_deref() {
-            None | Some("") => None,
-            Some(value) => Some(
-                value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "limit: {value:?} is not an integer from 1 to {MAX_LIMIT}"
-                        ))
-                    })?,
-            ),
-        };
-        let stream_type = match self.stream_type.as_deref() {
-            None | Some("") => None,
+        let limit = super::parse_limit(self.limit.as_deref(), MAX_LIMIT)?;
+        let stream_type = match super::present(self.stream_type.as_deref()) {
+            None => None,
             Some(value) => Some(
                 value
                     .parse::<StreamType>()
@@ -284,8 +271,8 @@ impl StreamsQuery {
                     .to_owned(),
             ),
         };
-        let order = match self.order.as_deref() {
-            None | Some("") => default_order,
+        let order = match super::present(self.order.as_deref()) {
+            None => default_order,
             Some("fastest") => RankingOrder::Fastest,
             Some("score") => RankingOrder::Score,
             Some(value) => {
