@@ -396,6 +396,76 @@ proptest! {
 type EventColumns = (i64, String, String, Option<i64>, bool, Option<String>);
 
 #[tokio::test]
+async fn a_run_of_many_insert_batches_stores_every_check_event_and_rollup_consistently() {
+    // 600 streams of one extractor: the store writes 256 rows per
+    // statement, so the second and third batches (check ids continued
+    // across statements, events per batch) are exercised. Then half of
+    // them go down, and 100 drop out.
+    const STREAMS: usize = 600;
+    let db = memory_db().await;
+    let url = |i: usize| format!("http://origin/many/{i}.m3u8");
+    let first = at("2026-03-01T10:00:00Z");
+    let second = first + TimeDelta::minutes(5);
+    let runs: Vec<Vec<(usize, bool)>> = vec![
+        (0..STREAMS).map(|i| (i, true)).collect(),
+        (0..STREAMS - 100).map(|i| (i, i % 2 == 1)).collect(),
+    ];
+    for (checks, finished_at) in runs.iter().zip([first, second]) {
+        let record = run(
+            finished_at,
+            checks
+                .iter()
+                .map(|&(i, live)| {
+                    let when = finished_at - TimeDelta::seconds(1);
+                    let health = if live {
+                        healthy(when, 40)
+                    } else {
+                        unhealthy(when, Some(90))
+                    };
+                    seen("demo", &url(i), health)
+                })
+                .collect(),
+            &[],
+        );
+        db.store_run(&record).await.expect("run stored");
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM streams").await, STREAMS as i64);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM health_checks").await,
+        (2 * STREAMS - 100) as i64
+    );
+    assert_eq!(stored_rollups(&db).await, rollups_from_raw(&db).await);
+    let mut ids = HashMap::new();
+    for i in 0..STREAMS {
+        ids.insert(i, stream_id(&db, &url(i)).await);
+    }
+    let expected: Vec<(i64, String)> = expected_events(&runs)
+        .into_iter()
+        .map(|(stream, kind)| (ids[&stream], kind.to_owned()))
+        .collect();
+    assert_eq!(events(&db).await, expected);
+    // Every event that names a check names one of its own stream.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM stream_events e LEFT JOIN health_checks c ON c.id = e.check_id
+             WHERE e.check_id IS NOT NULL AND (c.id IS NULL OR c.stream_id != e.stream_id)"
+        )
+        .await,
+        0
+    );
+    assert!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM stream_events WHERE check_id IS NOT NULL"
+        )
+        .await
+            >= (STREAMS + 250) as i64,
+        "appearances and state changes name their check"
+    );
+}
+
+#[tokio::test]
 async fn events_are_written_exactly_at_transitions() {
     let db = memory_db().await;
     let t = |minutes: i64| at("2026-03-08T12:00:00Z") + TimeDelta::minutes(minutes);
