@@ -125,13 +125,7 @@ impl HealthChecker {
             Ok(url) => url,
             Err(e) => return HealthResult::failed(checked_at, ErrorKind::Other, format!("Invalid URL: {e}")),
         };
-        if let Err(refused) = self.guard.check_url(&url) {
-            let kind = match refused {
-                net::UrlRefused::Blocked(_) => ErrorKind::Blocked,
-                _ => ErrorKind::Other,
-            };
-            return HealthResult::failed(checked_at, kind, refused.to_string());
-        }
+        // The guard runs in `get`, before each request of the walk.
         let deep = DeepCheck {
             checker: self,
             headers,
