@@ -32,8 +32,9 @@ impl StreamCandidate {
     }
 }
 
-/// The F1 session types of a race weekend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The F1 session types of a race weekend, ordered as in a weekend
+/// (declaration order, the order of [`SessionType::ALL`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionType {
     /// First practice.
@@ -500,6 +501,11 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_types_order_as_listed_in_all() {
+        assert!(SessionType::ALL.windows(2).all(|pair| pair[0] < pair[1]));
+    }
 
     #[test]
     fn session_detect_prefers_the_most_specific_name() {

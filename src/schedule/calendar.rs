@@ -240,13 +240,7 @@ impl Calendar {
 /// the sessions of one day in every format F1 has used). A time is not part
 /// of the key, as sessions without one must still sort among the others.
 fn sort_sessions(sessions: &mut [Session]) {
-    sessions.sort_by_key(|session| {
-        let order = SessionType::ALL
-            .iter()
-            .position(|t| *t == session.session_type)
-            .unwrap_or(SessionType::ALL.len());
-        (session.date, order)
-    });
+    sessions.sort_by_key(|session| (session.date, session.session_type));
 }
 
 /// Years a calendar may name; anything else is a broken document, and the

@@ -137,16 +137,15 @@ impl SessionTiming {
         calendar: &'a Calendar,
         now: DateTime<Utc>,
     ) -> Option<(&'a Race, &'a Session)> {
-        let open: Vec<(&Race, &Session)> = calendar
-            .sessions()
-            .filter(|(_, s)| self.window(s).is_some_and(|w| w.contains(now)))
-            .collect();
-        let started = open
-            .iter()
-            .filter(|(_, s)| s.start.is_some_and(|start| start <= now))
-            .max_by_key(|(_, s)| s.start)
-            .copied();
-        started.or_else(|| open.iter().min_by_key(|(_, s)| s.start).copied())
+        // A started session inside its window is a live one (the window
+        // closes when `live` ends); else the window opened by the lead.
+        self.live_session(calendar, now).or_else(|| {
+            calendar
+                .sessions()
+                .filter(|(_, s)| s.start.is_some_and(|start| now < start))
+                .filter(|(_, s)| self.window(s).is_some_and(|w| w.contains(now)))
+                .min_by_key(|(_, s)| s.start)
+        })
     }
 }
 
