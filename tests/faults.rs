@@ -790,9 +790,9 @@ async fn a_gzip_bomb_is_relayed_as_opaque_bytes_and_never_inflated() {
 /// The shared test config with `extractor_timeout_secs` raised, so a long
 /// read ends by its size cap rather than by the timeout.
 fn patient_config(db: &std::path::Path, extra: &str) -> String {
-    common::test_config_toml(db, extra)
-        .replace("extractor_timeout_secs = 2", "extractor_timeout_secs = 60")
-        .replace("timeout_secs = 2\n", "timeout_secs = 10\n")
+    let toml = common::test_config_toml(db, extra);
+    let toml = common::replace_once(&toml, "extractor_timeout_secs = 2", "extractor_timeout_secs = 60");
+    common::replace_once(&toml, "timeout_secs = 2\n", "timeout_secs = 10\n")
 }
 
 fn extractor(site_key: &str, kind: &str, url: &str, extra: &str) -> String {

@@ -674,13 +674,16 @@ async fn a_full_database_fails_the_run_cleanly_and_the_previous_data_stays_serve
         origin.url("/list.m3u")
     );
     // One MiB: the schema and a few runs fit, 2.4 MB of titles do not.
-    let toml = child_config(
-        &db,
-        "127.0.0.1:0",
-        "",
-        &format!("{}{extractor}", no_startup_run()),
-    )
-    .replace("[database]\n", "[database]\nmax_size_mb = 1\n");
+    let toml = common::replace_once(
+        &child_config(
+            &db,
+            "127.0.0.1:0",
+            "",
+            &format!("{}{extractor}", no_startup_run()),
+        ),
+        "[database]\n",
+        "[database]\nmax_size_mb = 1\n",
+    );
     let service = common::TestService::start_with_config(&db, &toml).await;
     assert_eq!(service.app.config().database.max_size_mb, 1);
 

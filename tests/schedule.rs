@@ -874,8 +874,11 @@ async fn a_blocked_calendar_address_is_refused_without_a_request() {
     origin.route(CALENDAR_PATH, Reply::bytes(SEASON_2026));
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("f1.db");
-    let toml = service_config(&db, &origin.url(CALENDAR_PATH), "")
-        .replace("allow_private_networks = true", "allow_private_networks = false");
+    let toml = common::replace_once(
+        &service_config(&db, &origin.url(CALENDAR_PATH), ""),
+        "allow_private_networks = true",
+        "allow_private_networks = false",
+    );
     let service = TestService::start_with_config(&db, &toml).await;
     let (status, body) = service.post_json("/schedule/refresh").await;
     assert_eq!(status, 502);

@@ -447,6 +447,14 @@ pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() ->
     }
 }
 
+/// `text` with the one occurrence of `from` replaced by `to`; panics when
+/// `from` is missing or repeated, so a config tweak never silently does
+/// nothing after the template changes.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "{from:?} once in:\n{text}");
+    text.replacen(from, to, 1)
+}
+
 /// A config for tests: temp database, private addresses allowed (the fake
 /// origin is on loopback), no startup run, no calendar, then `extra` TOML
 /// (which may add `[[extractors]]`; give none for the demo default).
@@ -494,7 +502,8 @@ impl TestService {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_path = dir.path().join("f1-stream.db");
         let exempt: Vec<String> = exempt.iter().map(|net| format!("\"{net}\"")).collect();
-        let toml = test_config_toml(&db_path, extra).replace(
+        let toml = replace_once(
+            &test_config_toml(&db_path, extra),
             "allow_private_networks = true",
             &format!(
                 "allow_private_networks = false\nallow_addresses = [{}]",
