@@ -1,4 +1,4 @@
-//! The binary itself: `extract`, `check`, and configuration errors.
+//! The binary itself: `extract`, `check`, `sign`, and configuration errors.
 
 mod common;
 
@@ -123,4 +123,50 @@ async fn configuration_errors_stop_the_binary_naming_the_problem() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("timeout"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sign_prints_a_path_the_service_on_the_same_database_serves() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/a.m3u8", Reply::playlist(MASTER));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("f1.db");
+    let config_path = dir.path().join("config.toml");
+    let toml = test_config_toml(&db, &static_extractor("local", &[origin.url("/a.m3u8")], ""));
+    std::fs::write(&config_path, &toml).expect("write config");
+    let config = config_path.to_str().expect("utf-8 path");
+    let playlist = origin.url("/a.m3u8");
+
+    // The key is generated into the database by the first command that
+    // needs it, and the service started later signs with the same one.
+    let output = run(&["sign", "-c", config, "--src", "local", &playlist]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(path.starts_with("/proxy/") && path.ends_with("/a.m3u8"), "{path}");
+    assert!(path.contains(".local/"), "src travels in the token: {path}");
+    let service = common::TestService::start_with_config(&db, &toml).await;
+    let response = reqwest::get(service.url(&path)).await.expect("answers");
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.expect("text").contains("/proxy/"));
+
+    for (args, message) in [
+        (
+            vec!["sign", "-c", config, "ftp://origin/a.m3u8"],
+            "is not an http(s) URL",
+        ),
+        (vec!["sign", "-c", config, "not a url"], "is not a URL"),
+        (
+            vec!["sign", "-c", config, "--src", "nope", &playlist],
+            "--src: no extractor with site_key \"nope\"",
+        ),
+    ] {
+        let output = run(&args).await;
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
 }
