@@ -107,7 +107,7 @@ pub enum UrlRefused {
 /// Whether `ip` is a globally routable unicast address: not loopback,
 /// private, link-local, CGNAT, unspecified, multicast, broadcast, reserved,
 /// documentation, ULA, nor an IPv6 form that embeds such an IPv4 address.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_public_v4(ip),
         IpAddr::V6(ip) => is_public_v6(ip),
@@ -230,7 +230,7 @@ pub fn build_client(network: &NetworkConfig, user_agent: &str) -> reqwest::Resul
 /// More redirects than `network.max_redirects`.
 #[derive(Debug, thiserror::Error)]
 #[error("more than {0} redirects")]
-pub struct TooManyRedirects(pub usize);
+pub(crate) struct TooManyRedirects(pub usize);
 
 /// Why an outgoing request failed, classified once for every caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

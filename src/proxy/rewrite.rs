@@ -83,7 +83,7 @@ const OPAQUE_SCHEMES: [&str; 9] = [
 
 /// Where the `URI` attributes of a tag point: playlists to `/proxy`,
 /// everything else to `/relay`. `None`: the tag carries no URI to rewrite.
-pub fn uri_tag_kind(tag_name: &str) -> Option<Kind> {
+pub(crate) fn uri_tag_kind(tag_name: &str) -> Option<Kind> {
     match tag_name {
         "EXT-X-MEDIA" | "EXT-X-I-FRAME-STREAM-INF" | "EXT-X-IMAGE-STREAM-INF" | "EXT-X-RENDITION-REPORT" => {
             Some(Kind::Proxy)

@@ -474,8 +474,10 @@ pub fn is_valid_src(src: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// The `<name>` for `url` (see the module docs).
-pub fn name_for(kind: Kind, url: &str) -> String {
+/// The `<name>` for `url` (see the module docs); the tests' reference for
+/// what a signed path ends with.
+#[cfg(test)]
+fn name_for(kind: Kind, url: &str) -> String {
     let mut out = String::with_capacity(MAX_NAME_CHARS);
     push_name(&mut out, kind, last_segment(url));
     out
