@@ -81,9 +81,18 @@ impl SessionType {
     /// Guesses the session from free text such as an M3U title or group
     /// ("F1 Sprint Qualifying", "FP2", "Grand Prix"); `None` when unclear.
     pub fn detect(text: &str) -> Option<Self> {
+        // Whole words only: "Racing Point" or "Terrace cam" name no race,
+        // and "fp10" no first practice.
         let text = text.to_ascii_lowercase();
-        let has = |needle: &str| text.contains(needle);
-        if has("sprint qualifying") || has("sprint shootout") || has("sprint_qualifying") {
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .collect();
+        let has = |phrase: &str| {
+            let phrase: Vec<&str> = phrase.split(' ').collect();
+            words.windows(phrase.len()).any(|run| run == phrase.as_slice())
+        };
+        if has("sprint qualifying") || has("sprint shootout") {
             Some(Self::SprintQualifying)
         } else if has("sprint") {
             Some(Self::Sprint)
@@ -522,6 +531,15 @@ mod tests {
         assert_eq!(SessionType::detect("Free Practice 2"), Some(SessionType::Fp2));
         assert_eq!(SessionType::detect("Monaco Grand Prix"), Some(SessionType::Race));
         assert_eq!(SessionType::detect("Sky Sports F1"), None);
+        assert_eq!(
+            SessionType::detect("sprint_qualifying-1080p"),
+            Some(SessionType::SprintQualifying)
+        );
+        assert_eq!(SessionType::detect("F1-RACE.m3u8"), Some(SessionType::Race));
+        assert_eq!(SessionType::detect("Racing Point onboard"), None);
+        assert_eq!(SessionType::detect("Terrace cam"), None);
+        assert_eq!(SessionType::detect("fp10 replay"), None);
+        assert_eq!(SessionType::detect("Grandstand prix"), None);
     }
 
     #[test]
