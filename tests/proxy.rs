@@ -255,6 +255,7 @@ async fn relay_passes_416_through_and_head_sends_no_body() {
         1,
         "HEAD goes upstream as one request"
     );
+    assert_eq!(origin.requests_to("/seg.ts")[0].method, "HEAD", "not a GET");
 }
 
 #[tokio::test]

@@ -171,6 +171,7 @@ impl Reply {
 /// A request the origin received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    pub method: axum::http::Method,
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
@@ -278,6 +279,7 @@ impl FakeOrigin {
 async fn serve_origin(State(state): State<Arc<OriginState>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     state.requests.lock().expect("requests lock").push(Recorded {
+        method: request.method().clone(),
         path: path.clone(),
         query: request.uri().query().map(str::to_owned),
         headers: request.headers().clone(),
