@@ -18,7 +18,7 @@ use crate::extraction::{Extraction, ExtractionParts};
 use crate::health::HealthChecker;
 use crate::metrics::Metrics;
 use crate::model::RunTrigger;
-use crate::net::{self, AddressGuard};
+use crate::net::Http;
 use crate::proxy::token::Signer;
 use crate::proxy::upstream::Upstream;
 use crate::schedule::{PollPolicy, Schedule, ScheduleParts, Scheduler, SystemClock};
@@ -68,14 +68,12 @@ impl App {
 
     /// Like [`App::build`] over an already open database.
     pub async fn with_database(config: Config, db: Database) -> Result<Self, StartError> {
-        let guard = AddressGuard::from_config(&config.network);
-        let client = net::build_client(&config.network, &config.health.user_agent)?;
-        let checker = HealthChecker::new(client.clone(), guard.clone(), &config.health);
+        let http = Http::new(&config.network, &config.health.user_agent)?;
+        let checker = HealthChecker::new(http.clone(), &config.health);
         let extractors = sources::build_registry(&config.extractors);
         let proxy = ProxyState::new(
             Upstream::new(
-                client.clone(),
-                guard.clone(),
+                http.clone(),
                 Duration::from_secs(config.proxy.relay_first_byte_timeout_secs),
                 Duration::from_secs(config.proxy.relay_idle_timeout_secs),
                 config.proxy.max_playlist_bytes,
@@ -93,8 +91,7 @@ impl App {
         );
         let schedule = Schedule::new(ScheduleParts {
             db: db.clone(),
-            client: client.clone(),
-            guard: guard.clone(),
+            http: http.clone(),
             config: config.schedule.clone(),
             clock: Arc::new(SystemClock),
         });
@@ -103,8 +100,7 @@ impl App {
         let extraction = Extraction::new(ExtractionParts {
             extractors,
             sources: SourceContext {
-                client,
-                guard,
+                http,
                 max_document_bytes: config.extraction.max_source_bytes,
             },
             checker,

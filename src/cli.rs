@@ -17,7 +17,7 @@ use crate::db::{CheckedStream, RunRecord};
 use crate::extraction::ProgressFn;
 use crate::health::HealthChecker;
 use crate::model::RunTrigger;
-use crate::net::{self, AddressGuard};
+use crate::net::{self, Http};
 use crate::proxy::token::Kind;
 
 /// Self-hosted HLS stream aggregator for Formula 1 sessions.
@@ -145,9 +145,8 @@ async fn check(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<E
             net::header_map(&extractor.headers)
         }
     };
-    let guard = AddressGuard::from_config(&config.network);
-    let client = net::build_client(&config.network, &config.health.user_agent)?;
-    let checker = HealthChecker::new(client, guard, &config.health);
+    let http = Http::new(&config.network, &config.health.user_agent)?;
+    let checker = HealthChecker::new(http, &config.health);
     let result = checker.check(url, &headers).await;
     let mut output = serde_json::to_value(&result)?;
     output["url"] = serde_json::Value::String(url.to_owned());

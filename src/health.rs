@@ -9,17 +9,16 @@
 //! costs at most 1 + 3 + 1 requests and `max_bytes + 3 × media_playlist_bytes
 //! + segment_bytes` bytes, typically 3 requests and ~270 KiB.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::StatusCode;
-use reqwest::header::{CONTENT_RANGE, HeaderMap, RANGE};
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::config::HealthConfig;
 use crate::hls;
 use crate::model::{ErrorKind, HealthResult, MediaState, PlaylistKind, StreamType};
-use crate::net::{self, AddressGuard, BodyError, FailureClass};
+use crate::net::{Fetch, FetchError, Fetched, Http};
 
 /// Message when a body is not a playlist (the prototype's wording).
 pub const NOT_HLS_MESSAGE: &str = "Response does not contain #EXTM3U header";
@@ -31,8 +30,7 @@ pub const STALE_AFTER_TARGET_DURATIONS: f64 = 3.0;
 /// Checks streams over the shared client.
 #[derive(Debug, Clone)]
 pub struct HealthChecker {
-    client: reqwest::Client,
-    guard: AddressGuard,
+    http: Http,
     timeout: Duration,
     max_bytes: u64,
     media_playlist_bytes: u64,
@@ -40,17 +38,7 @@ pub struct HealthChecker {
     segment_bytes: u64,
 }
 
-/// What one GET brought back.
-struct Fetched {
-    status: u16,
-    final_url: Url,
-    ttfb: Duration,
-    elapsed: Duration,
-    body: bytes::Bytes,
-    complete: bool,
-}
-
-/// Why one GET gave nothing usable.
+/// Why one step of a check gave nothing usable.
 struct Failure {
     kind: ErrorKind,
     message: String,
@@ -58,28 +46,18 @@ struct Failure {
     ttfb: Option<Duration>,
 }
 
-impl Failure {
-    fn request(err: &reqwest::Error) -> Self {
-        let kind = match net::classify(err) {
-            FailureClass::Timeout => ErrorKind::Timeout,
-            FailureClass::Dns => ErrorKind::Dns,
-            FailureClass::Blocked => ErrorKind::Blocked,
-            FailureClass::Tls => ErrorKind::Tls,
-            FailureClass::Connect => ErrorKind::Connect,
-            FailureClass::Other => ErrorKind::Other,
-        };
-        let message = match kind {
-            ErrorKind::Timeout => "Timeout".to_owned(),
-            _ => net::describe(err),
-        };
+impl From<FetchError> for Failure {
+    fn from(err: FetchError) -> Self {
         Self {
-            kind,
-            message,
-            status: None,
-            ttfb: None,
+            kind: err.error_kind(),
+            message: err.to_string(),
+            status: err.status().map(|status| status.as_u16()),
+            ttfb: err.ttfb(),
         }
     }
+}
 
+impl Failure {
     /// The same failure reported as a failure of a later step.
     fn in_step(self, kind: ErrorKind, step: &str) -> Self {
         Self {
@@ -91,11 +69,10 @@ impl Failure {
 }
 
 impl HealthChecker {
-    /// A checker with the `[health]` settings over `client`.
-    pub fn new(client: reqwest::Client, guard: AddressGuard, config: &HealthConfig) -> Self {
+    /// A checker with the `[health]` settings over `http`.
+    pub fn new(http: Http, config: &HealthConfig) -> Self {
         Self {
-            client,
-            guard,
+            http,
             timeout: Duration::from_secs(config.timeout_secs),
             max_bytes: config.max_bytes,
             media_playlist_bytes: config.media_playlist_bytes,
@@ -125,7 +102,6 @@ impl HealthChecker {
             Ok(url) => url,
             Err(e) => return HealthResult::failed(checked_at, ErrorKind::Other, format!("Invalid URL: {e}")),
         };
-        // The guard runs in `get`, before each request of the walk.
         let deep = DeepCheck {
             checker: self,
             headers,
@@ -138,96 +114,18 @@ impl HealthChecker {
         }
     }
 
-    /// One GET with `headers`; `range` bytes at most (sent as a Range
-    /// request, and enforced while reading). Only 200 and 206 are success;
-    /// 401/403/451 are `restricted`.
-    async fn get(&self, url: Url, headers: &HeaderMap, limit: u64, range: bool) -> Result<Fetched, Failure> {
-        self.guard.check_url(&url).map_err(|refused| Failure {
-            kind: match refused {
-                net::UrlRefused::Blocked(_) => ErrorKind::Blocked,
-                _ => ErrorKind::Other,
-            },
-            message: refused.to_string(),
-            status: None,
-            ttfb: None,
-        })?;
-        let started = Instant::now();
-        let mut request = self.client.get(url).headers(headers.clone());
-        if range {
-            request = request.header(RANGE, format!("bytes=0-{}", limit - 1));
-        }
-        let response = request.send().await.map_err(|e| Failure::request(&e))?;
-        let ttfb = started.elapsed();
-        let status = response.status();
-        let final_url = response.url().clone();
-        let whole_range = status == StatusCode::PARTIAL_CONTENT
-            && response
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(is_whole_resource);
-        if status != StatusCode::OK && status != StatusCode::PARTIAL_CONTENT {
-            let restricted = matches!(status.as_u16(), 401 | 403 | 451);
-            return Err(Failure {
-                kind: if restricted {
-                    ErrorKind::Restricted
-                } else {
-                    ErrorKind::HttpStatus
-                },
-                message: format!("HTTP {}", status.as_u16()),
-                status: Some(status.as_u16()),
-                ttfb: Some(ttfb),
-            });
-        }
-        let (body, complete) = net::read_limited(response, limit, true)
-            .await
-            .map_err(|err| match err {
-                BodyError::Read(e) => Failure {
-                    status: Some(status.as_u16()),
-                    ttfb: Some(ttfb),
-                    ..Failure::request(&e)
-                },
-                BodyError::TooLarge(limit) => Failure {
-                    kind: ErrorKind::TooLarge,
-                    message: format!("body exceeds {limit} bytes"),
-                    status: Some(status.as_u16()),
-                    ttfb: Some(ttfb),
-                },
-            })?;
-        Ok(Fetched {
-            status: status.as_u16(),
-            final_url,
-            ttfb,
-            elapsed: started.elapsed(),
-            body,
-            // A server that ignores Range may send more than asked for; we
-            // stopped at the limit, so a 200 read to its end is whole, and a
-            // 206 whose range is the whole resource (a playlist shorter than
-            // the limit) is too: no second fetch for it.
-            complete: complete && (status == StatusCode::OK || whole_range),
-        })
-    }
-}
-
-/// Whether a `Content-Range` value (`bytes 0-N/T`) covers the whole
-/// resource: it starts at 0 and ends at its last byte.
-fn is_whole_resource(content_range: &str) -> bool {
-    let Some((range, total)) = content_range
-        .strip_prefix("bytes ")
-        .and_then(|rest| rest.split_once('/'))
-    else {
-        return false;
-    };
-    let Some((start, end)) = range.split_once('-') else {
-        return false;
-    };
-    match (
-        start.trim().parse::<u64>(),
-        end.trim().parse::<u64>(),
-        total.trim().parse::<u64>(),
-    ) {
-        (Ok(0), Ok(end), Ok(total)) => end.checked_add(1) == Some(total),
-        _ => false,
+    /// One guarded GET with `headers`, `limit` bytes at most; with
+    /// `head_only` only the head of the body is asked for and read.
+    async fn get(
+        &self,
+        url: Url,
+        headers: &HeaderMap,
+        limit: u64,
+        head_only: bool,
+    ) -> Result<Fetched, Failure> {
+        let fetch = Fetch::get(url, limit).headers(headers);
+        let fetch = if head_only { fetch.head_only() } else { fetch };
+        Ok(self.http.fetch(fetch).await?)
     }
 }
 
@@ -259,7 +157,7 @@ impl DeepCheck<'_> {
             is_live: summary.is_hls,
             response_time_ms: Some(millis(first.elapsed)),
             ttfb_ms: Some(millis(first.ttfb)),
-            http_status: Some(first.status),
+            http_status: Some(first.status.as_u16()),
             bitrate: summary.max_bandwidth,
             playlist_kind: summary.kind,
             stream_type: summary.stream_type,
@@ -438,18 +336,18 @@ fn parse_media(fetched: Fetched, declared_bandwidth: Option<u64>) -> Result<Medi
     let not_media = |message: &str| Failure {
         kind: ErrorKind::NotHls,
         message: message.to_owned(),
-        status: Some(fetched.status),
+        status: Some(fetched.status.as_u16()),
         ttfb: Some(fetched.ttfb),
     };
     if !fetched.complete {
         return Err(Failure {
             kind: ErrorKind::TooLarge,
             message: "media playlist exceeds health.media_playlist_bytes".to_owned(),
-            status: Some(fetched.status),
+            status: Some(fetched.status.as_u16()),
             ttfb: Some(fetched.ttfb),
         });
     }
-    if !hls::starts_like_playlist(body) {
+    if !hls::is_playlist(body) {
         return Err(not_media(NOT_HLS_MESSAGE));
     }
     // RFC 8216 wants UTF-8, but one stray byte in a title must not hide the
@@ -511,18 +409,6 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_range_is_whole_only_from_byte_0_to_the_last() {
-        assert!(is_whole_resource("bytes 0-99/100"));
-        assert!(is_whole_resource("bytes 0-0/1"));
-        assert!(!is_whole_resource("bytes 0-8191/20000"));
-        assert!(!is_whole_resource("bytes 1-99/100"));
-        assert!(!is_whole_resource("bytes 0-99/*"));
-        assert!(!is_whole_resource("bytes */100"));
-        assert!(!is_whole_resource("items 0-99/100"));
-        assert!(!is_whole_resource(""));
-    }
 
     fn url(path: &str) -> Url {
         Url::parse("https://cdn.example/live/")

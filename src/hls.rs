@@ -124,11 +124,12 @@ pub fn target_duration(playlist: &str) -> Option<f64> {
     })
 }
 
-/// Whether `body` starts like a playlist: `#EXTM3U` after an optional UTF-8
-/// BOM and whitespace.
-pub fn starts_like_playlist(body: &[u8]) -> bool {
+/// Whether `body` is a playlist a player accepts: `#EXTM3U` first, after
+/// an optional UTF-8 BOM, ending its line.
+pub fn is_playlist(body: &[u8]) -> bool {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    body.trim_ascii_start().starts_with(b"#EXTM3U")
+    body.strip_prefix(b"#EXTM3U")
+        .is_some_and(|rest| matches!(rest.first(), None | Some(b'\r' | b'\n' | b' ' | b'\t')))
 }
 
 fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
@@ -207,11 +208,11 @@ mod tests {
     }
 
     #[test]
-    fn playlists_may_start_with_a_bom_or_whitespace() {
-        assert!(starts_like_playlist(b"#EXTM3U\n"));
-        assert!(starts_like_playlist(b"\xEF\xBB\xBF#EXTM3U\r\n"));
-        assert!(starts_like_playlist(b" \r\n#EXTM3U\n"));
-        assert!(!starts_like_playlist(b"<html>#EXTM3U"));
+    fn playlists_may_start_with_a_bom_but_nothing_else() {
+        assert!(is_playlist(b"#EXTM3U\n"));
+        assert!(is_playlist(b"\xEF\xBB\xBF#EXTM3U\r\n"));
+        assert!(!is_playlist(b" \r\n#EXTM3U\n"));
+        assert!(!is_playlist(b"<html>#EXTM3U"));
     }
 
     #[test]

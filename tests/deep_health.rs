@@ -11,7 +11,7 @@ use common::{FakeOrigin, MASTER, MEDIA_LIVE, MEDIA_VOD, Reply};
 use f1_stream::config::{HealthConfig, NetworkConfig};
 use f1_stream::health::HealthChecker;
 use f1_stream::model::{ErrorKind, HealthResult, MediaState, StreamType};
-use f1_stream::net::{self, AddressGuard};
+use f1_stream::net::Http;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 fn checker() -> HealthChecker {
@@ -23,8 +23,8 @@ fn checker() -> HealthChecker {
         timeout_secs: 5,
         ..HealthConfig::default()
     };
-    let client = net::build_client(&network, &health.user_agent).expect("client builds");
-    HealthChecker::new(client, AddressGuard::new(true), &health)
+    let http = Http::new(&network, &health.user_agent).expect("client builds");
+    HealthChecker::new(http, &health)
 }
 
 fn referer() -> HeaderMap {

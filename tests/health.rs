@@ -8,7 +8,7 @@ use common::{FakeOrigin, MASTER, MEDIA_LIVE, MEDIA_VOD, Reply, refused_url};
 use f1_stream::config::{HealthConfig, NetworkConfig};
 use f1_stream::health::{HealthChecker, NOT_HLS_MESSAGE};
 use f1_stream::model::{ErrorKind, PlaylistKind, StreamType};
-use f1_stream::net::{self, AddressGuard};
+use f1_stream::net::Http;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 fn checker_with(allow_private: bool, health: HealthConfig) -> HealthChecker {
@@ -16,8 +16,8 @@ fn checker_with(allow_private: bool, health: HealthConfig) -> HealthChecker {
         allow_private_networks: allow_private,
         ..NetworkConfig::default()
     };
-    let client = net::build_client(&network, &health.user_agent).expect("client builds");
-    HealthChecker::new(client, AddressGuard::new(allow_private), &health)
+    let http = Http::new(&network, &health.user_agent).expect("client builds");
+    HealthChecker::new(http, &health)
 }
 
 fn checker() -> HealthChecker {

@@ -6,7 +6,7 @@ mod common;
 use common::{FakeOrigin, Reply};
 use f1_stream::config::{Config, NetworkConfig};
 use f1_stream::model::{SessionType, StreamCandidate};
-use f1_stream::net::{self, AddressGuard};
+use f1_stream::net::Http;
 use f1_stream::sources::{Extractor, SourceContext, SourceError, build_registry};
 use serde_json::json;
 
@@ -29,8 +29,7 @@ fn build_with(extractor_toml: &str, allow_private: bool) -> (Extractor, SourceCo
         ..NetworkConfig::default()
     };
     let ctx = SourceContext {
-        client: net::build_client(&network, "test-agent").expect("client builds"),
-        guard: AddressGuard::new(allow_private),
+        http: Http::new(&network, "test-agent").expect("client builds"),
         max_document_bytes: config.extraction.max_source_bytes,
     };
     (extractor, ctx)
@@ -136,8 +135,7 @@ async fn demo_lists_the_three_public_test_streams_without_network() {
     // A client whose guard refuses everything private and a context that
     // could not reach anything: the demo source must not need either.
     let ctx = SourceContext {
-        client: net::build_client(&NetworkConfig::default(), "test-agent").expect("client"),
-        guard: AddressGuard::new(false),
+        http: Http::new(&NetworkConfig::default(), "test-agent").expect("client"),
         max_document_bytes: 1,
     };
     let found = demo.extract(&ctx).await.expect("demo list");

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::hls;
-use crate::net::{self, AddressGuard, BodyError, FailureClass, UrlRefused};
+use crate::net::{self, Fetch, FetchError, FetchFailure, Http, UrlRefused};
 
 /// Upstream headers a relay passes on to the client.
 const RELAYED_HEADERS: [header::HeaderName; 4] = [
@@ -51,12 +51,18 @@ pub enum UpstreamError {
     Failed(String),
 }
 
-impl UpstreamError {
-    fn from_request(err: &reqwest::Error) -> Self {
-        match net::classify(err) {
-            FailureClass::Blocked => Self::Blocked,
-            FailureClass::Timeout => Self::Timeout,
-            _ => Self::Failed(net::describe(err)),
+impl From<FetchError> for UpstreamError {
+    fn from(err: FetchError) -> Self {
+        match err.failure() {
+            FetchFailure::Refused(UrlRefused::Blocked(_)) | FetchFailure::Blocked(_) => Self::Blocked,
+            FetchFailure::Refused(refused) => Self::Refused(refused.clone()),
+            FetchFailure::Timeout => Self::Timeout,
+            FetchFailure::Status(status) => Self::Status(*status),
+            FetchFailure::TooLarge(limit) => Self::TooLarge(*limit),
+            FetchFailure::Dns(message)
+            | FetchFailure::Tls(message)
+            | FetchFailure::Connect(message)
+            | FetchFailure::Other(message) => Self::Failed(message.clone()),
         }
     }
 }
@@ -89,8 +95,7 @@ pub struct Relay {
 /// Limits of the proxy's upstream requests.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
-    guard: AddressGuard,
+    http: Http,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
     max_playlist_bytes: u64,
@@ -99,73 +104,44 @@ pub struct Upstream {
 impl Upstream {
     /// Upstream access over the shared client.
     pub fn new(
-        client: reqwest::Client,
-        guard: AddressGuard,
+        http: Http,
         first_byte_timeout: Duration,
         idle_timeout: Duration,
         max_playlist_bytes: u64,
     ) -> Self {
         Self {
-            client,
-            guard,
+            http,
             first_byte_timeout,
             idle_timeout,
             max_playlist_bytes,
         }
     }
 
-    fn check(&self, url: &Url) -> Result<(), UpstreamError> {
-        self.guard.check_url(url).map_err(|refused| match refused {
-            UrlRefused::Blocked(_) => UpstreamError::Blocked,
-            other => UpstreamError::Refused(other),
-        })
-    }
-
-    /// Fetches a playlist within `timeout`, enforcing the size limit while
-    /// reading, and verifies it starts with `#EXTM3U` (after a BOM or blanks).
+    /// Fetches a playlist through the guarded fetch within `timeout`,
+    /// enforcing the size limit while reading, and verifies it is one
+    /// ([`hls::is_playlist`]).
     pub async fn fetch_playlist(
         &self,
         url: Url,
         headers: HeaderMap,
         timeout: Duration,
     ) -> Result<FetchedPlaylist, UpstreamError> {
-        self.check(&url)?;
-        let started = std::time::Instant::now();
-        let fetch = async {
-            let response = self
-                .client
-                .get(url)
-                .headers(headers)
-                .send()
-                .await
-                .map_err(|e| UpstreamError::from_request(&e))?;
-            let head_time = started.elapsed();
-            if !response.status().is_success() {
-                return Err(UpstreamError::Status(response.status().as_u16()));
-            }
-            let final_url = response.url().clone();
-            let (body, _) = net::read_limited(response, self.max_playlist_bytes, false)
-                .await
-                .map_err(|err| match err {
-                    BodyError::TooLarge(limit) => UpstreamError::TooLarge(limit),
-                    BodyError::Read(e) => UpstreamError::from_request(&e),
-                })?;
-            if !hls::starts_like_playlist(&body) {
-                return Err(UpstreamError::NotPlaylist);
-            }
-            let text = match String::from_utf8(body.into()) {
-                Ok(text) => text,
-                Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
-            };
-            Ok(FetchedPlaylist {
-                final_url,
-                text,
-                head_time,
-            })
+        let fetch = Fetch::get(url, self.max_playlist_bytes)
+            .headers(&headers)
+            .timeout(timeout);
+        let fetched = self.http.fetch(fetch).await?;
+        if !hls::is_playlist(&fetched.body) {
+            return Err(UpstreamError::NotPlaylist);
+        }
+        let text = match String::from_utf8(fetched.body.into()) {
+            Ok(text) => text,
+            Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
         };
-        tokio::time::timeout(timeout, fetch)
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
+        Ok(FetchedPlaylist {
+            final_url: fetched.final_url,
+            text,
+            head_time: fetched.ttfb,
+        })
     }
 
     /// Opens a relay of `url`: `method` is GET or HEAD; `headers` are the
@@ -177,14 +153,11 @@ impl Upstream {
         url: Url,
         headers: HeaderMap,
     ) -> Result<Relay, UpstreamError> {
-        self.check(&url)?;
-        let started = std::time::Instant::now();
-        let request = self.client.request(method, url).headers(headers).send();
-        let response = tokio::time::timeout(self.first_byte_timeout, request)
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|e| UpstreamError::from_request(&e))?;
-        let head_time = started.elapsed();
+        let head = self
+            .http
+            .send(method, url, headers, Some(self.first_byte_timeout))
+            .await?;
+        let (response, head_time) = (head.response, head.ttfb);
         let status = response.status();
         let passes = status == StatusCode::OK
             || status == StatusCode::PARTIAL_CONTENT

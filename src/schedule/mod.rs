@@ -20,13 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use reqwest::header::{ACCEPT, HeaderValue};
 use tokio::sync::{Mutex, OnceCell, watch};
 use url::Url;
 
 use crate::config::ScheduleConfig;
 use crate::db::{Database, DbError, ScheduleMetaRow};
 use crate::model::format_timestamp;
-use crate::net::{self, AddressGuard, BodyError, UrlRefused};
+use crate::net::{Fetch, FetchError, FetchFailure, Http, UrlRefused};
 
 pub use calendar::{Calendar, CalendarError, Race, Session};
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -64,6 +65,17 @@ pub enum ScheduleError {
     Database(#[from] DbError),
 }
 
+impl From<FetchError> for ScheduleError {
+    fn from(err: FetchError) -> Self {
+        match err.failure() {
+            FetchFailure::Refused(refused) => Self::Refused(refused.clone()),
+            FetchFailure::Status(status) => Self::Status(*status),
+            FetchFailure::TooLarge(limit) => Self::TooLarge(*limit),
+            _ => Self::Fetch(err.to_string()),
+        }
+    }
+}
+
 impl ScheduleError {
     /// Whether the calendar source (not our side) is at fault.
     pub fn is_upstream(&self) -> bool {
@@ -76,10 +88,8 @@ impl ScheduleError {
 pub struct ScheduleParts {
     /// Where the calendar is persisted.
     pub db: Database,
-    /// The shared HTTP client.
-    pub client: reqwest::Client,
-    /// The private-address guard.
-    pub guard: AddressGuard,
+    /// The shared, guarded HTTP client.
+    pub http: Http,
     /// `[schedule]`.
     pub config: ScheduleConfig,
     /// The source of "now".
@@ -95,8 +105,7 @@ pub struct Schedule {
 #[derive(Debug)]
 struct Inner {
     db: Database,
-    client: reqwest::Client,
-    guard: AddressGuard,
+    http: Http,
     config: ScheduleConfig,
     timing: SessionTiming,
     clock: Arc<dyn Clock>,
@@ -116,8 +125,7 @@ impl Schedule {
         Self {
             inner: Arc::new(Inner {
                 db: parts.db,
-                client: parts.client,
-                guard: parts.guard,
+                http: parts.http,
                 timing: SessionTiming::from_config(&parts.config),
                 config: parts.config,
                 clock: parts.clock,
@@ -227,26 +235,10 @@ impl Schedule {
     async fn fetch(&self) -> Result<bytes::Bytes, ScheduleError> {
         let config = &self.inner.config;
         let url = Url::parse(&config.url).map_err(|_| ScheduleError::InvalidUrl(config.url.clone()))?;
-        self.inner.guard.check_url(&url)?;
-        let response = self
-            .inner
-            .client
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(Duration::from_secs(config.timeout_secs))
-            .send()
-            .await
-            .map_err(|e| ScheduleError::Fetch(net::describe(&e)))?;
-        if !response.status().is_success() {
-            return Err(ScheduleError::Status(response.status().as_u16()));
-        }
-        let (body, _) = net::read_limited(response, config.max_bytes, false)
-            .await
-            .map_err(|err| match err {
-                BodyError::TooLarge(limit) => ScheduleError::TooLarge(limit),
-                BodyError::Read(e) => ScheduleError::Fetch(net::describe(&e)),
-            })?;
-        Ok(body)
+        let fetch = Fetch::get(url, config.max_bytes)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .timeout(Duration::from_secs(config.timeout_secs));
+        Ok(self.inner.http.fetch(fetch).await?.body)
     }
 
     /// The background task: reads the stored calendar, then (when

@@ -10,13 +10,12 @@ mod static_list;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::config::{ExtractorConfig, ExtractorKind};
 use crate::model::StreamCandidate;
-use crate::net::{self, AddressGuard, BodyError};
+use crate::net::{self, Fetch, FetchError, FetchFailure, Http};
 
 pub use json::{JsonSource, map_items};
 pub use m3u::{M3uSource, parse_m3u};
@@ -51,41 +50,33 @@ pub enum SourceError {
 /// What a source may use: the shared client and limits.
 #[derive(Debug, Clone)]
 pub struct SourceContext {
-    /// The shared HTTP client.
-    pub client: reqwest::Client,
-    /// The private-address guard.
-    pub guard: AddressGuard,
+    /// The shared, guarded HTTP client.
+    pub http: Http,
     /// Largest document read.
     pub max_document_bytes: u64,
 }
 
-impl SourceContext {
-    /// Fetches an http(s) document with `headers`, refusing anything larger
-    /// than the limit while it streams in (never buffering more). Returns
-    /// the body and the URL it came from after redirects (the base for its
-    /// relative references).
-    pub async fn fetch(&self, url: &Url, headers: &HeaderMap) -> Result<(bytes::Bytes, Url), SourceError> {
-        self.guard
-            .check_url(url)
-            .map_err(|refused| SourceError::Fetch(refused.to_string()))?;
-        let response = self
-            .client
-            .get(url.clone())
-            .headers(headers.clone())
-            .send()
-            .await
-            .map_err(|e| SourceError::Fetch(net::describe(&e)))?;
-        if response.status() != StatusCode::OK {
-            return Err(SourceError::Status(response.status().as_u16()));
+impl From<FetchError> for SourceError {
+    fn from(err: FetchError) -> Self {
+        match *err.failure() {
+            FetchFailure::Status(status) => Self::Status(status),
+            FetchFailure::TooLarge(limit) => Self::TooLarge(limit),
+            _ => Self::Fetch(err.to_string()),
         }
-        let final_url = response.url().clone();
-        let (body, _) = net::read_limited(response, self.max_document_bytes, false)
-            .await
-            .map_err(|err| match err {
-                BodyError::TooLarge(limit) => SourceError::TooLarge(limit),
-                BodyError::Read(e) => SourceError::Fetch(net::describe(&e)),
-            })?;
-        Ok((body, final_url))
+    }
+}
+
+impl SourceContext {
+    /// Fetches an http(s) document with `headers` through the guarded
+    /// fetch, refusing anything larger than the limit while it streams in.
+    /// Returns the body and the URL it came from after redirects (the base
+    /// for its relative references).
+    pub async fn fetch(&self, url: &Url, headers: &HeaderMap) -> Result<(bytes::Bytes, Url), SourceError> {
+        let fetched = self
+            .http
+            .fetch(Fetch::get(url.clone(), self.max_document_bytes).headers(headers))
+            .await?;
+        Ok((fetched.body, fetched.final_url))
     }
 
     /// Reads a local file, refusing one larger than the limit.

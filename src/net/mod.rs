@@ -1,13 +1,17 @@
-//! The one shared HTTP client and the private-address guard every outgoing
-//! request goes through (health checks, source documents, the proxy).
+//! The one shared HTTP client, the private-address guard every outgoing
+//! request goes through, and the one guarded fetch ([`fetch`]) that health
+//! checks, source documents, the proxy and the calendar use.
+
+mod fetch;
+
+pub(crate) use fetch::describe;
+pub use fetch::{Fetch, FetchError, FetchFailure, Fetched, Head, Http};
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
@@ -202,7 +206,7 @@ impl Resolve for GuardedResolver {
 /// Builds the shared client: guarded DNS, guarded redirects, no environment
 /// proxy, no automatic Referer (it would replace an extractor's), no
 /// automatic decompression (the relay forwards bytes as they are).
-pub fn build_client(network: &NetworkConfig, user_agent: &str) -> reqwest::Result<reqwest::Client> {
+fn build_client(network: &NetworkConfig, user_agent: &str) -> reqwest::Result<reqwest::Client> {
     let guard = AddressGuard::from_config(network);
     let redirect_guard = guard.clone();
     let max_redirects = network.max_redirects as usize;
@@ -231,113 +235,6 @@ pub fn build_client(network: &NetworkConfig, user_agent: &str) -> reqwest::Resul
 #[derive(Debug, thiserror::Error)]
 #[error("more than {0} redirects")]
 pub(crate) struct TooManyRedirects(pub usize);
-
-/// Why an outgoing request failed, classified once for every caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    /// The deadline passed.
-    Timeout,
-    /// Name resolution failed.
-    Dns,
-    /// The guard refused the target.
-    Blocked,
-    /// TLS failed.
-    Tls,
-    /// The connection could not be made or broke.
-    Connect,
-    /// Anything else, e.g. a redirect loop or a broken body.
-    Other,
-}
-
-/// Classifies a reqwest error by walking its source chain for typed causes.
-pub fn classify(err: &reqwest::Error) -> FailureClass {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(cause) = source {
-        if cause.is::<BlockedAddress>() || cause.is::<UrlRefused>() {
-            return FailureClass::Blocked;
-        }
-        if cause.is::<DnsError>() {
-            return FailureClass::Dns;
-        }
-        if cause.is::<rustls::Error>() {
-            return FailureClass::Tls;
-        }
-        source = cause.source();
-    }
-    if err.is_timeout() {
-        FailureClass::Timeout
-    } else if err.is_connect() {
-        FailureClass::Connect
-    } else {
-        FailureClass::Other
-    }
-}
-
-/// A short message for a failed request: its innermost cause, without the
-/// URL (it may carry tokens, and the caller knows which URL it asked for).
-pub fn describe(err: &reqwest::Error) -> String {
-    let mut innermost: Option<&(dyn StdError + 'static)> = None;
-    let mut source = err.source();
-    while let Some(cause) = source {
-        innermost = Some(cause);
-        source = cause.source();
-    }
-    match innermost {
-        Some(cause) => cause.to_string(),
-        None if err.is_timeout() => "Timeout".to_owned(),
-        None => "request failed".to_owned(),
-    }
-}
-
-/// A body read that stopped for a reason other than the end of the body.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// More than the allowed number of bytes.
-    #[error("body exceeds {0} bytes")]
-    TooLarge(u64),
-    /// The connection failed mid-body.
-    #[error("body read failed: {0}")]
-    Read(#[from] reqwest::Error),
-}
-
-/// Reads at most `limit` bytes of `response`. With `truncate` the read stops
-/// quietly at the limit (a health check needs only the head of a playlist);
-/// without it, a longer body is an error. Returns the bytes and whether the
-/// whole body was read.
-pub async fn read_limited(
-    response: reqwest::Response,
-    limit: u64,
-    truncate: bool,
-) -> Result<(Bytes, bool), BodyError> {
-    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    if let Some(length) = response.content_length()
-        && length > limit
-        && !truncate
-    {
-        return Err(BodyError::TooLarge(limit));
-    }
-    let capacity = response.content_length().map_or(8192, |l| l.min(limit) as usize);
-    let mut buffer = BytesMut::with_capacity(capacity);
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        let room = limit_usize - buffer.len();
-        if chunk.len() > room {
-            if !truncate {
-                return Err(BodyError::TooLarge(limit));
-            }
-            buffer.extend_from_slice(&chunk[..room]);
-            return Ok((buffer.freeze(), false));
-        }
-        buffer.extend_from_slice(&chunk);
-        if buffer.len() == limit_usize && truncate {
-            // Exactly at the limit: whether more follows is unknown, and a
-            // truncating reader must not wait for the rest.
-            return Ok((buffer.freeze(), false));
-        }
-    }
-    Ok((buffer.freeze(), true))
-}
 
 /// Turns configured extractor headers into a header map (validated at load).
 pub fn header_map(headers: &std::collections::BTreeMap<String, String>) -> reqwest::header::HeaderMap {
