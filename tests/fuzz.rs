@@ -263,7 +263,7 @@ proptest! {
         let signer = signer();
         let public_base = "http://127.0.0.1:8080";
         let ctx = RewriteContext { base: &base, public_base, src: src.as_deref(), signer: &signer };
-        let out = rewrite(&text, &ctx);
+        let out = rewrite(&text, &ctx).text;
         let bound = rewrite_bound(&text, &base, public_base);
         prop_assert!(out.len() <= bound, "{} bytes out of {} in (bound {bound})", out.len(), text.len());
     }
@@ -524,7 +524,7 @@ fn define_substitution_cannot_amplify_a_playlist() {
         src: None,
         signer: &signer,
     };
-    let out = rewrite(&playlist, &ctx);
+    let out = rewrite(&playlist, &ctx).text;
     assert!(
         out.len() <= rewrite_bound(&playlist, &base, ctx.public_base),
         "{} bytes out of {}",
@@ -533,7 +533,7 @@ fn define_substitution_cannot_amplify_a_playlist() {
     );
     // A substitution that fits is still made.
     let fits = "#EXTM3U\n#EXT-X-DEFINE:NAME=\"v\",VALUE=\"http://d.example\"\n#EXTINF:6.0,\n{$v}/a.ts\n";
-    let out = rewrite(fits, &ctx);
+    let out = rewrite(fits, &ctx).text;
     let uri = out.lines().last().expect("uri line");
     let token = uri.split('/').nth(4).expect("token");
     assert_eq!(

@@ -48,7 +48,7 @@ fn serve_chain(origin: &FakeOrigin) {
         gated(Reply::bytes(vec![7u8; 1500]).header("content-type", "video/mp4")),
     );
     origin.route("/video/seg1.m4s", gated(Reply::bytes(sized_body(300_000))));
-    origin.route("/video/seg2.m4s", gated(Reply::bytes(sized_body(123_457))));
+    origin.route("/video/seg2.m4s", gated(Reply::bytes(sized_body(123_456))));
     origin.route("/audio/init.mp4", gated(Reply::bytes(vec![9u8; 900])));
     origin.route("/audio/a1.m4s", gated(Reply::bytes(sized_body(50_000))));
 }

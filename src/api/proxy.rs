@@ -25,7 +25,6 @@ use utoipa_axum::routes;
 
 use super::openapi::{ErrorBody, TAG_PROXY};
 use super::{ApiError, ApiQuery, AppState, public_base};
-use crate::hls;
 use crate::proxy::rewrite::{RewriteContext, rewrite};
 use crate::proxy::token::{self, Kind, ParsedToken, Signer};
 use crate::proxy::upstream::{FORWARDED_REQUEST_HEADERS, Upstream, UpstreamError, relay_content_type};
@@ -468,9 +467,6 @@ async fn serve_playlist(
     state
         .metrics
         .record_upstream_head(Kind::Proxy.as_str(), fetched.head_time);
-    if let Some(seconds) = hls::target_duration(&fetched.text) {
-        proxy.remember_target_duration(&parsed.url_text, seconds);
-    }
     let base = public_base(&state.config.server, request_headers);
     let rewritten = rewrite(
         &fetched.text,
@@ -481,12 +477,15 @@ async fn serve_playlist(
             signer: &proxy.signer,
         },
     );
+    if let Some(seconds) = rewritten.summary.target_duration {
+        proxy.remember_target_duration(&parsed.url_text, seconds);
+    }
     Ok((
         [
             (header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE),
             (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL),
         ],
-        rewritten,
+        rewritten.text,
     )
         .into_response())
 }

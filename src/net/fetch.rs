@@ -120,13 +120,17 @@ impl Http {
         }
         // A 206 whose range is the whole resource (a playlist shorter than
         // the limit) is as whole as a 200: no second fetch for it.
-        let whole_range = partial
-            && head
-                .response
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(is_whole_resource);
+        let content_range = head
+            .response
+            .headers()
+            .get(CONTENT_RANGE)
+            .and_then(|value| value.to_str().ok());
+        let whole_range = partial && content_range.is_some_and(is_whole_resource);
+        let resource_len = if partial {
+            content_range.and_then(range_total)
+        } else {
+            head.response.content_length()
+        };
         let final_url = head.response.url().clone();
         let content_type = head
             .response
@@ -143,8 +147,9 @@ impl Http {
             content_type,
             ttfb,
             elapsed: started.elapsed(),
-            body,
             complete: read_to_end && (!partial || whole_range),
+            resource_len: resource_len.or((read_to_end && !partial).then_some(body.len() as u64)),
+            body,
         })
     }
 }
@@ -235,6 +240,9 @@ pub struct Fetched {
     pub body: Bytes,
     /// The body is the whole resource, not a cut head of it.
     pub complete: bool,
+    /// The size of the whole resource when known (`Content-Range` total,
+    /// `Content-Length`, or a body read to its end).
+    pub resource_len: Option<u64>,
 }
 
 /// Why a fetch gave nothing usable, with the status and time to the
@@ -430,6 +438,11 @@ fn is_whole_resource(content_range: &str) -> bool {
     }
 }
 
+/// The total of a `Content-Range` value (`bytes 0-N/T`), when known.
+fn range_total(content_range: &str) -> Option<u64> {
+    content_range.rsplit_once('/')?.1.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +457,13 @@ mod tests {
         assert!(!is_whole_resource("bytes */100"));
         assert!(!is_whole_resource("items 0-99/100"));
         assert!(!is_whole_resource(""));
+    }
+
+    #[test]
+    fn content_range_total_is_read_when_known() {
+        assert_eq!(range_total("bytes 0-8191/20000"), Some(20_000));
+        assert_eq!(range_total("bytes 0-99/*"), None);
+        assert_eq!(range_total("bytes 0-99"), None);
     }
 
     #[test]

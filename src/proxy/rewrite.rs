@@ -3,18 +3,20 @@
 //! other byte (comments, unknown tags, blank lines, CRLF or LF per line, a
 //! BOM, a missing final newline). Pure: no I/O.
 //!
-//! Why not m3u8-rs: writing a parsed playlist back drops comments, tags
+//! Why hand-written: writing an m3u8-rs parse back drops comments, tags
 //! after the last segment (the LL-HLS live edge), reorders attributes and
 //! rounds durations. Here a line is copied unless it holds a URI, and then
-//! only the URI's bytes change.
+//! only the URI's bytes change. What a line, a tag, an attribute list and a
+//! master playlist are is decided by [`crate::hls`], the reader the health
+//! checker uses too; the pass also returns that reader's summary.
 //!
 //! Rules:
-//! - The playlist is classified once: multivariant if it has any
-//!   multivariant-only tag, media otherwise. URI lines go to `/proxy` in a
+//! - The playlist is classified once, by [`hls::is_multivariant_tag`]:
+//!   multivariant if it has any multivariant-only tag, media otherwise. URI lines go to `/proxy` in a
 //!   multivariant playlist; in a media playlist to `/relay`, except those
 //!   whose path ends in `.m3u8`/`.m3u` (M3U channel lists), which go to
 //!   `/proxy`.
-//! - Every `URI="..."` attribute of the tags in [`uri_tag_kind`] is
+//! - Every `URI="..."` attribute of the tags [`hls::uri_target`] names is
 //!   rewritten; only the quoted value changes.
 //! - `EXT-X-CONTENT-STEERING` lines are removed: a steering server would
 //!   send the player around the proxy.
@@ -32,7 +34,7 @@ use std::borrow::Cow;
 use url::Url;
 
 use super::token::{Kind, MAX_URL_BYTES, Signer, has_playlist_extension, percent_decode};
-use crate::hls::attributes;
+use crate::hls::{self, AttributeList, Line, Lines, PlaylistSummary, Summarizer, UriTarget};
 
 /// What a rewrite needs besides the playlist text.
 #[derive(Debug, Clone, Copy)]
@@ -50,69 +52,43 @@ pub struct RewriteContext<'a> {
     pub signer: &'a Signer,
 }
 
-const BOM: &str = "\u{feff}";
-
-/// Tags that only a multivariant playlist may carry (RFC 8216bis §4.4.6).
-const MULTIVARIANT_TAGS: [&str; 7] = [
-    "EXT-X-STREAM-INF",
-    "EXT-X-I-FRAME-STREAM-INF",
-    "EXT-X-IMAGE-STREAM-INF",
-    "EXT-X-MEDIA",
-    "EXT-X-SESSION-DATA",
-    "EXT-X-SESSION-KEY",
-    "EXT-X-CONTENT-STEERING",
-];
-
 /// Removed from the output, line ending included.
 const STEERING_TAG: &str = "EXT-X-CONTENT-STEERING";
 
-/// Schemes whose URIs have no `//` authority and are never fetched over
-/// HTTP (keys, inline data, identifiers). Any other `word:rest` reference
-/// is taken for a relative path with a colon (`seg15:49:14.ts`).
-const OPAQUE_SCHEMES: [&str; 9] = [
-    "data",
-    "skd",
-    "urn",
-    "blob",
-    "about",
-    "mailto",
-    "tel",
-    "javascript",
-    "file",
-];
-
-/// Where the `URI` attributes of a tag point: playlists to `/proxy`,
+/// The endpoint a tag's `URI` attributes go to: playlists to `/proxy`,
 /// everything else to `/relay`. `None`: the tag carries no URI to rewrite.
-pub(crate) fn uri_tag_kind(tag_name: &str) -> Option<Kind> {
-    match tag_name {
-        "EXT-X-MEDIA" | "EXT-X-I-FRAME-STREAM-INF" | "EXT-X-IMAGE-STREAM-INF" | "EXT-X-RENDITION-REPORT" => {
-            Some(Kind::Proxy)
-        }
-        "EXT-X-MAP" | "EXT-X-KEY" | "EXT-X-SESSION-KEY" | "EXT-X-SESSION-DATA" | "EXT-X-PART"
-        | "EXT-X-PRELOAD-HINT" => Some(Kind::Relay),
-        _ => None,
-    }
+fn uri_tag_kind(tag_name: &str) -> Option<Kind> {
+    hls::uri_target(tag_name).map(|target| match target {
+        UriTarget::Playlist => Kind::Proxy,
+        UriTarget::Resource => Kind::Relay,
+    })
+}
+
+/// A rewritten playlist and what the pass read of the original.
+#[derive(Debug, Clone)]
+pub struct Rewritten<'t> {
+    /// The playlist with every URI pointing at the proxy.
+    pub text: String,
+    /// The original's summary (classification, target duration...), read
+    /// in the same pass by the same reader as the health checker's.
+    pub summary: PlaylistSummary<'t>,
 }
 
 /// Rewrites `playlist` so every http(s) URI in it points at the proxy
 /// (`{public_base}/proxy/...` or `{public_base}/relay/...`, signed), keeping
 /// every other byte. Never fails: what cannot be resolved is left as it is.
-pub fn rewrite(playlist: &str, ctx: &RewriteContext<'_>) -> String {
-    let (bom, text) = match playlist.strip_prefix(BOM) {
-        Some(rest) => (BOM, rest),
-        None => ("", playlist),
-    };
+pub fn rewrite<'t>(text: &'t str, ctx: &RewriteContext<'_>) -> Rewritten<'t> {
     let writer = Writer::new(ctx);
     // One pass, sized from the line count (a media playlist has about one
     // URI per two lines; more only costs a reallocation).
     let lines = count_newlines(text.as_bytes()) + 1;
-    let capacity = bom.len() + text.len() + lines.div_ceil(2) * writer.bytes_per_uri();
+    let capacity = text.len() + lines.div_ceil(2) * writer.bytes_per_uri();
     // Multivariant-only tags come before the URI lines they describe, so
     // the pass starts as a media playlist and is redone only when such a
     // tag appears after a URI line was already sent to `/relay`.
     let mut multivariant = false;
     loop {
-        match rewrite_pass(bom, text, &writer, multivariant, capacity) {
+        match rewrite_pass(text, &writer, multivariant, capacity) {
             Ok(out) => return out,
             Err(SeenMultivariant) => multivariant = true,
         }
@@ -135,21 +111,22 @@ struct SeenMultivariant;
 /// One pass of [`rewrite`]. Bytes that stay are copied in runs (`copied`
 /// is how much of `text` is in `out`); a changed line flushes the run
 /// before it.
-fn rewrite_pass(
-    bom: &str,
-    text: &str,
+fn rewrite_pass<'t>(
+    text: &'t str,
     writer: &Writer<'_>,
     mut multivariant: bool,
     capacity: usize,
-) -> Result<String, SeenMultivariant> {
+) -> Result<Rewritten<'t>, SeenMultivariant> {
     let mut out = String::with_capacity(capacity);
-    out.push_str(bom);
+    let mut summarizer = Summarizer::default();
     let mut vars = Variables::default();
     let mut scratch = String::new();
     let mut relayed_uri_line = false;
     let mut copied = 0;
     for (line_start, content, line_end) in Lines::new(text) {
-        match classify(content) {
+        let line = Line::parse(content);
+        summarizer.line(&line);
+        match line {
             Line::Uri { start, uri } => {
                 let at = line_start + start;
                 out.push_str(&text[copied..at]);
@@ -166,7 +143,7 @@ fn rewrite_pass(
             // `EXTINF` and other tags outside `EXT-X-` need nothing.
             Line::Tag { name, .. } if !name.starts_with("EXT-X-") => {}
             Line::Tag { name, value } => {
-                if !multivariant && MULTIVARIANT_TAGS.contains(&name) {
+                if !multivariant && hls::is_multivariant_tag(name) {
                     if relayed_uri_line {
                         return Err(SeenMultivariant);
                     }
@@ -202,99 +179,10 @@ fn rewrite_pass(
         }
     }
     out.push_str(&text[copied..]);
-    Ok(out)
-}
-
-/// The lines of a text as `(start, content, end)`: `content` without its
-/// ending (`"\r\n"`, `"\n"`, or none on a last line without a newline),
-/// `start`/`end` the byte offsets of the line with its ending.
-struct Lines<'t> {
-    text: &'t str,
-    at: usize,
-}
-
-impl<'t> Lines<'t> {
-    fn new(text: &'t str) -> Self {
-        Self { text, at: 0 }
-    }
-}
-
-impl<'t> Iterator for Lines<'t> {
-    type Item = (usize, &'t str, usize);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let bytes = self.text.as_bytes();
-        let start = self.at;
-        if start >= bytes.len() {
-            return None;
-        }
-        let (content_end, end) = match find_newline(&bytes[start..]) {
-            Some(i) => {
-                let newline = start + i;
-                let crlf = newline > start && bytes[newline - 1] == b'\r';
-                (if crlf { newline - 1 } else { newline }, newline + 1)
-            }
-            None => (bytes.len(), bytes.len()),
-        };
-        self.at = end;
-        Some((start, &self.text[start..content_end], end))
-    }
-}
-
-/// The index of the first `\n` in `bytes`. Lines are short, so this reads
-/// eight bytes per step (SWAR) instead of calling `memchr` per line.
-fn find_newline(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const NEWLINES: u64 = ONES * b'\n' as u64;
-    let mut at = 0;
-    while let Some(word) = bytes[at..].first_chunk::<8>() {
-        let word = u64::from_le_bytes(*word) ^ NEWLINES;
-        // The lowest byte that was `\n` is now zero, and its high bit is
-        // the lowest one set here (bits above it may be false positives).
-        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
-        if zeros != 0 {
-            return Some(at + zeros.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    bytes[at..].iter().position(|&b| b == b'\n').map(|i| at + i)
-}
-
-/// What one line (without its ending) is.
-enum Line<'a> {
-    /// A URI line: `uri` without surrounding whitespace, starting at byte
-    /// `start` of the line.
-    Uri { start: usize, uri: &'a str },
-    /// A `#EXT...` tag: its name without `#`, and everything after the first
-    /// `:` (a suffix of the line; empty when there is no `:`).
-    Tag { name: &'a str, value: &'a str },
-    /// Blank line or comment.
-    Other,
-}
-
-fn classify(content: &str) -> Line<'_> {
-    let body = content.trim_ascii_start();
-    if body.is_empty() {
-        return Line::Other;
-    }
-    match body.strip_prefix('#') {
-        Some(tag) if tag.starts_with("EXT") => match tag.bytes().position(|b| b == b':') {
-            Some(colon) => Line::Tag {
-                name: &tag[..colon],
-                value: &tag[colon + 1..],
-            },
-            None => Line::Tag {
-                name: tag.trim_ascii_end(),
-                value: "",
-            },
-        },
-        Some(_) => Line::Other,
-        None => Line::Uri {
-            start: content.len() - body.len(),
-            uri: body.trim_ascii_end(),
-        },
-    }
+    Ok(Rewritten {
+        text: out,
+        summary: summarizer.finish(true),
+    })
 }
 
 /// `EXT-X-DEFINE` variables seen so far (a variable must be defined before
@@ -310,8 +198,9 @@ impl<'p> Variables<'p> {
     /// Returns the name and value when it came from a `QUERYPARAM`.
     fn define(&mut self, list: &'p str, base: &Url) -> Option<(&'p str, &str)> {
         let (mut name, mut value, mut query_param) = (None, None, None);
-        for (key, val) in attributes(list) {
-            match key {
+        for attribute in AttributeList(list) {
+            let val = attribute.value.as_str();
+            match attribute.name {
                 "NAME" => name = Some(val),
                 "VALUE" => value = Some(val),
                 "QUERYPARAM" => query_param = Some(val),
@@ -389,43 +278,6 @@ fn query_value(url: &Url, name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then(|| String::from_utf8_lossy(&percent_decode(value)).into_owned())
     })
-}
-
-/// Resolves a URI reference to the http(s) URL it names, or `None` when it
-/// must be left untouched (another scheme, empty, or unparseable).
-fn resolve(base: &Url, reference: &str) -> Option<Url> {
-    if reference.is_empty() {
-        return None;
-    }
-    let resolved = match scheme(reference) {
-        None => base.join(reference),
-        Some(scheme) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
-            base.join(reference)
-        }
-        Some(scheme)
-            if reference[scheme.len() + 1..].starts_with("//")
-                || OPAQUE_SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)) =>
-        {
-            return None;
-        }
-        // `seg15:49:14.ts`: a file name with a colon, which `Url::join`
-        // would read as an absolute URL of scheme `seg15`.
-        Some(_) => base.join(&format!("./{reference}")),
-    }
-    .ok()?;
-    matches!(resolved.scheme(), "http" | "https").then_some(resolved)
-}
-
-/// The RFC 3986 scheme of `reference` (`ALPHA *( ALPHA / DIGIT / "+" / "-"
-/// / "." )` before the first `:`, with no `/`, `?` or `#` before it).
-fn scheme(reference: &str) -> Option<&str> {
-    let end = reference.find([':', '/', '?', '#'])?;
-    let candidate = &reference[..end];
-    let mut bytes = candidate.bytes();
-    let valid = reference.as_bytes()[end] == b':'
-        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    valid.then_some(candidate)
 }
 
 /// Bytes of a [`simple_reference`]: [`PATH_BYTE`] may appear in its path
@@ -551,7 +403,7 @@ impl<'a> Writer<'a> {
 
     /// Writes the absolute URL `reference` names into `scratch` and returns
     /// the byte range of its path there, or `None` when it must be left as
-    /// it is (see [`resolve`]).
+    /// it is (see [`hls::uri::resolve`]).
     fn resolve_into(&self, reference: &str, scratch: &mut String) -> Option<(usize, usize)> {
         scratch.clear();
         if self.concatenate
@@ -571,7 +423,7 @@ impl<'a> Writer<'a> {
             );
             return Some((self.origin.len(), prefix.len() + path_len));
         }
-        let url = resolve(self.base, reference)?;
+        let url = hls::uri::resolve(self.base, reference)?;
         let path_start = url.as_str().len() - url[url::Position::BeforePath..].len();
         scratch.push_str(url.as_str());
         Some((path_start, path_start + url.path().len()))
@@ -607,9 +459,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends a tag's attribute list with the value of every `URI="..."`
-    /// attribute rewritten. An attribute is `URI` only when its name, at the
-    /// start of the list or after a comma outside quotes, is exactly `URI`;
-    /// quoted values of other attributes are skipped whole.
+    /// attribute rewritten (as the attribute parser reads the list: a name
+    /// exactly `URI`, a quoted value); every other byte is copied.
     fn push_attribute_list(
         &self,
         out: &mut String,
@@ -618,51 +469,18 @@ impl<'a> Writer<'a> {
         kind: Kind,
         vars: &Variables<'_>,
     ) {
-        let bytes = list.as_bytes();
         let mut copied = 0;
-        let mut i = 0;
-        let mut at_name = true;
-        while i < bytes.len() {
-            if at_name {
-                at_name = false;
-                if let Some((value_start, value_end)) = uri_value_at(list, i) {
-                    out.push_str(&list[copied..value_start]);
-                    self.push_uri(out, scratch, &list[value_start..value_end], vars, |_| kind);
-                    copied = value_end;
-                    i = value_end + 1;
-                    continue;
-                }
+        for attribute in AttributeList(list) {
+            if attribute.name != "URI" || attribute.value.quoted().is_none() {
+                continue;
             }
-            match bytes[i] {
-                b'"' => match list[i + 1..].find('"') {
-                    Some(len) => i += len + 2,
-                    None => break,
-                },
-                b',' => {
-                    at_name = true;
-                    i += 1;
-                }
-                _ => i += 1,
-            }
+            let span = attribute.value.span();
+            out.push_str(&list[copied..span.start]);
+            self.push_uri(out, scratch, attribute.value.as_str(), vars, |_| kind);
+            copied = span.end;
         }
         out.push_str(&list[copied..]);
     }
-}
-
-/// If the attribute starting at byte `at` of `list` is `URI="value"`
-/// (spaces tolerated around the name and before the quote), the byte range
-/// of `value`. An unterminated value is not one.
-fn uri_value_at(list: &str, at: usize) -> Option<(usize, usize)> {
-    let rest = &list[at..];
-    let eq = rest.find(['=', ',', '"'])?;
-    if rest.as_bytes()[eq] != b'=' || rest[..eq].trim_ascii() != "URI" {
-        return None;
-    }
-    let after_eq = &rest[eq + 1..];
-    let quoted = after_eq.trim_ascii_start().strip_prefix('"')?;
-    let value_start = list.len() - quoted.len();
-    let len = quoted.find('"')?;
-    Some((value_start, value_start + len))
 }
 
 #[cfg(test)]
@@ -687,7 +505,7 @@ mod tests {
             src,
             signer: &signer,
         };
-        rewrite(playlist, &ctx)
+        rewrite(playlist, &ctx).text
     }
 
     fn run(playlist: &str) -> String {
@@ -1196,7 +1014,7 @@ urn:example:seg
         };
         let out = rewrite("#EXTM3U\nseg.ts\n", &ctx);
         assert_eq!(
-            out,
+            out.text,
             format!(
                 "#EXTM3U\n{}\n",
                 proxied(Kind::Relay, "http://cdn.example.com/live/event/seg.ts", None)
@@ -1380,10 +1198,6 @@ urn:example:seg
 
     proptest! {
         #[test]
-        fn find_newline_finds_the_first_newline(text in prop::collection::vec(prop::sample::select(vec![b'\n', b'\r', b'a', 0x8a, 0x0b, 0x09]), 0..40)) {
-            prop_assert_eq!(find_newline(&text), text.iter().position(|&b| b == b'\n'));
-        }
-
         /// Resolution by concatenation ([`simple_reference`]) gives what URL
         /// parsing gives (the debug assertion inside `resolve_into` checks
         /// it too), and the path range it reports is the URL's path.
@@ -1398,7 +1212,7 @@ urn:example:seg
             let writer = Writer::new(&ctx);
             let mut scratch = String::new();
             let resolved = writer.resolve_into(&reference, &mut scratch);
-            let expected = resolve(&base, &reference);
+            let expected = hls::uri::resolve(&base, &reference);
             prop_assert_eq!(resolved.is_some(), expected.is_some());
             if let (Some((start, end)), Some(url)) = (resolved, expected) {
                 prop_assert_eq!(scratch.as_str(), url.as_str());

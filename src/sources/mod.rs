@@ -14,6 +14,7 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::config::{ExtractorConfig, ExtractorKind};
+use crate::hls;
 use crate::model::StreamCandidate;
 use crate::net::{self, Fetch, FetchError, FetchFailure, Http};
 
@@ -176,18 +177,15 @@ pub fn build_registry(configs: &[ExtractorConfig]) -> Vec<Arc<Extractor>> {
 }
 
 /// Resolves a possibly relative `reference` against `base` (when the document
-/// came from a URL); returns absolute http(s) URLs only.
+/// came from a URL) by the playlist rule ([`hls::uri::resolve`]); returns
+/// absolute http(s) URLs only.
 fn resolve(base: Option<&Url>, reference: &str) -> Option<String> {
     let reference = reference.trim();
-    if reference.is_empty() {
-        // An empty reference resolves to the document itself, never a stream.
-        return None;
+    match base {
+        Some(base) => hls::uri::resolve(base, reference),
+        None => hls::uri::absolute(reference),
     }
-    let url = match base {
-        Some(base) => base.join(reference).ok()?,
-        None => Url::parse(reference).ok()?,
-    };
-    matches!(url.scheme(), "http" | "https").then(|| url.into())
+    .map(String::from)
 }
 
 /// Reads a quality label such as `1080p`, `4K` or `HD` from free text.

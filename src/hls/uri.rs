@@ -1,0 +1,116 @@
+//! How a URI reference in a playlist or a channel list resolves: the one
+//! rule for the health checker, the rewriter and the list sources.
+
+use url::Url;
+
+/// Schemes whose URIs have no `//` authority and are never fetched over
+/// HTTP (keys, inline data, identifiers). Any other `word:rest` reference
+/// is taken for a relative path with a colon (`seg15:49:14.ts`).
+const OPAQUE_SCHEMES: [&str; 9] = [
+    "data",
+    "skd",
+    "urn",
+    "blob",
+    "about",
+    "mailto",
+    "tel",
+    "javascript",
+    "file",
+];
+
+/// Resolves a URI reference against `base` (RFC 3986) to the http(s) URL
+/// it names, or `None` when it names nothing fetchable here: another scheme
+/// (`skd://`, `data:`), an empty reference, or one that does not parse.
+/// A reference like `seg15:49:14.ts` is a file name with a colon, not an
+/// absolute URL of scheme `seg15`, as players read it.
+pub fn resolve(base: &Url, reference: &str) -> Option<Url> {
+    if reference.is_empty() {
+        return None;
+    }
+    let resolved = match scheme(reference) {
+        None => base.join(reference),
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            base.join(reference)
+        }
+        Some(scheme)
+            if reference[scheme.len() + 1..].starts_with("//")
+                || OPAQUE_SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)) =>
+        {
+            return None;
+        }
+        Some(_) => base.join(&format!("./{reference}")),
+    }
+    .ok()?;
+    matches!(resolved.scheme(), "http" | "https").then_some(resolved)
+}
+
+/// Parses an absolute http(s) URL (a reference with no base to resolve
+/// against).
+pub fn absolute(reference: &str) -> Option<Url> {
+    Url::parse(reference)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https"))
+}
+
+/// The RFC 3986 scheme of `reference` (`ALPHA *( ALPHA / DIGIT / "+" / "-"
+/// / "." )` before the first `:`, with no `/`, `?` or `#` before it).
+fn scheme(reference: &str) -> Option<&str> {
+    let end = reference.find([':', '/', '?', '#'])?;
+    let candidate = &reference[..end];
+    let mut bytes = candidate.bytes();
+    let valid = reference.as_bytes()[end] == b':'
+        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    valid.then_some(candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(base: &str, reference: &str) -> Option<String> {
+        resolve(&Url::parse(base).expect("valid base"), reference).map(String::from)
+    }
+
+    #[test]
+    fn references_resolve_like_rfc_3986_with_colon_file_names() {
+        let base = "http://h.example/a/b/c/index.m3u8?q=1";
+        let cases = [
+            ("seg.ts", "http://h.example/a/b/c/seg.ts"),
+            ("../../seg.ts", "http://h.example/a/seg.ts"),
+            ("/abs/seg.ts", "http://h.example/abs/seg.ts"),
+            ("//other.example/x.ts", "http://other.example/x.ts"),
+            ("seg15:49:14.ts", "http://h.example/a/b/c/seg15:49:14.ts"),
+            ("HTTPS://Up.Example/Seg.ts", "https://up.example/Seg.ts"),
+        ];
+        for (reference, expected) in cases {
+            assert_eq!(
+                resolved(base, reference).as_deref(),
+                Some(expected),
+                "{reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empty_references_name_nothing() {
+        let base = "http://h.example/list.m3u";
+        for reference in [
+            "",
+            "skd://key",
+            "data:text/plain,x",
+            "ftp://h/x.ts",
+            "rtmp://h/live",
+            "urn:x:y",
+        ] {
+            assert_eq!(resolved(base, reference), None, "{reference}");
+        }
+    }
+
+    #[test]
+    fn absolute_urls_must_be_http() {
+        assert!(absolute("https://example.com/a.m3u8").is_some());
+        assert!(absolute("live/a.m3u8").is_none());
+        assert!(absolute("rtmp://x/y").is_none());
+    }
+}
