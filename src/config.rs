@@ -299,8 +299,10 @@ pub struct ProxyConfig {
     pub max_playlist_bytes: u64,
     /// Refuse `/proxy` and `/relay` URLs without a valid signature.
     pub require_signature: bool,
-    /// HMAC key; empty means generated once and kept in the database.
-    pub signing_key: String,
+    /// HMAC key of signed proxy URLs: the UTF-8 bytes of this string are the
+    /// key. Empty: 32 random bytes generated once and kept in the database
+    /// (see `app::signing_key`). Never printed (see [`Secret`]).
+    pub signing_key: Secret,
     /// Signed URIs remembered across playlist reloads, so a reload signs
     /// only its new URIs (0: none; about 250 bytes each, at most 1 KiB on
     /// average).
@@ -315,8 +317,54 @@ impl Default for ProxyConfig {
             relay_idle_timeout_secs: defaults::RELAY_IDLE_TIMEOUT_SECS,
             max_playlist_bytes: defaults::MAX_PLAYLIST_BYTES,
             require_signature: true,
-            signing_key: String::new(),
+            signing_key: Secret::default(),
             signature_cache_entries: crate::proxy::token::DEFAULT_PATH_CACHE_ENTRIES,
+        }
+    }
+}
+
+/// A secret from the configuration (e.g. `proxy.signing_key`): read from the
+/// same plain string key and environment variable as any other value, but
+/// its `Debug` prints `"<redacted>"` when set, and serializing a set secret
+/// is an error rather than a copy of it (the only serialization of a
+/// [`Config`] is the built-in defaults, where secrets are empty).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret's text, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret was configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            serializer.serialize_str("")
+        } else {
+            Err(serde::ser::Error::custom("a configured secret is never serialized"))
         }
     }
 }

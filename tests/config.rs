@@ -112,7 +112,7 @@ fn built_in_defaults_match_spec_section_4() {
     assert_eq!(config.proxy.relay_idle_timeout_secs, 30);
     assert_eq!(config.proxy.max_playlist_bytes, 4_194_304);
     assert!(config.proxy.require_signature);
-    assert_eq!(config.proxy.signing_key, "");
+    assert_eq!(config.proxy.signing_key.expose(), "");
     assert_eq!(config.proxy.signature_cache_entries, 32_768);
     assert!(config.schedule.enabled);
     assert_eq!(config.schedule.url, "https://api.jolpi.ca/ergast/f1/current.json");
@@ -238,6 +238,30 @@ fn default_file_is_not_searched_for_in_parent_directories() {
         RankingOrder::Fastest,
         "the parent's config.toml must not be read"
     );
+}
+
+// --- secrets ------------------------------------------------------------------
+
+#[test]
+fn debug_of_a_config_never_prints_the_signing_key() {
+    let key = "s3cr3t-signing-key-value";
+    let config = parse(&format!("[proxy]\nsigning_key = \"{key}\"\n")).expect("valid");
+    assert_eq!(config.proxy.signing_key.expose(), key, "the key is loaded as written");
+    for printed in [format!("{config:?}"), format!("{config:#?}"), format!("{:?}", config.proxy)] {
+        assert!(!printed.contains(key), "key printed: {printed}");
+        assert!(printed.contains("signing_key: \"<redacted>\""), "{printed}");
+    }
+    let unset = format!("{:?}", Config::default().proxy);
+    assert!(unset.contains("signing_key: \"\""), "an unset key shows as empty: {unset}");
+}
+
+#[test]
+fn a_set_signing_key_is_never_serialized() {
+    let mut config = Config::default();
+    assert!(serde_json::to_string(&config).is_ok(), "defaults serialize");
+    config.proxy.signing_key = f1_stream::config::Secret::new("s3cr3t-signing-key-value");
+    let err = serde_json::to_string(&config).expect_err("a set secret does not serialize");
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
 }
 
 // --- unknown keys -----------------------------------------------------------
@@ -677,6 +701,7 @@ fn environment_overrides_the_file_and_bad_env_values_fail_naming_the_key() {
         &[
             ("F1S_HEALTH__CONCURRENCY", "7"),
             ("F1S_SERVER__LISTEN", "127.0.0.1:9099"),
+            ("F1S_PROXY__SIGNING_KEY", "key from the environment"),
         ],
     );
     assert_scenario_passes("invalid", &[("F1S_HEALTH__CONCURRENCY", "0")]);
@@ -700,6 +725,7 @@ fn environment_scenario_in_a_child_process() {
             let config = load().expect("file plus environment loads");
             assert_eq!(config.health.concurrency, 7, "the environment beats the file");
             assert_eq!(config.server.listen.to_string(), "127.0.0.1:9099");
+            assert_eq!(config.proxy.signing_key.expose(), "key from the environment");
             assert_eq!(
                 config.health.max_bytes, 4096,
                 "keys the environment leaves alone keep the file's value"
