@@ -214,9 +214,9 @@ impl App {
             crate::retention::RetentionPolicy::days(self.config.database.retention_days),
             stop_rx.clone(),
         ));
-        let metrics_server = match self.config.server.metrics_listen.parse::<std::net::SocketAddr>() {
-            Ok(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
-            Err(_) => None,
+        let metrics_server = match self.config.server.metrics_listen {
+            Some(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
+            None => None,
         };
         let mut grace_rx = stop_rx;
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {

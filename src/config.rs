@@ -135,8 +135,11 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Origins allowed by CORS; `"*"` allows any.
     pub cors_allow_origins: Vec<String>,
-    /// Optional second address that serves only `/metrics`; empty disables it.
-    pub metrics_listen: String,
+    /// Optional second address that serves only `/metrics`; an empty string
+    /// or no key is `None`. Parsed when the config loads, so a bad address
+    /// fails naming `server.metrics_listen`.
+    #[serde(with = "optional_address")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds open requests may finish after SIGTERM before they are cut.
     pub shutdown_grace_secs: u64,
 }
@@ -147,8 +150,34 @@ impl Default for ServerConfig {
             listen: defaults::LISTEN.parse().expect("default listen address is valid"),
             public_url: String::new(),
             cors_allow_origins: vec!["*".to_owned()],
-            metrics_listen: String::new(),
+            metrics_listen: None,
             shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
+        }
+    }
+}
+
+/// `Option<SocketAddr>` written as a string where `""` means `None`, as in
+/// `config.toml` (`metrics_listen = ""`).
+mod optional_address {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<SocketAddr>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(address) => serializer.collect_str(address),
+            None => serializer.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+        match Option::<String>::deserialize(deserializer)?.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an address like 127.0.0.1:9464 ({e}); empty disables it"
+                ))
+            }),
         }
     }
 }
@@ -658,12 +687,6 @@ impl Config {
         };
         if !self.server.public_url.is_empty() {
             check_http_url(&self.server.public_url).map_err(|m| invalid("server.public_url", m))?;
-        }
-        if !self.server.metrics_listen.is_empty() {
-            self.server
-                .metrics_listen
-                .parse::<SocketAddr>()
-                .map_err(|e| invalid("server.metrics_listen", format!("not an address: {e}")))?;
         }
         for origin in &self.server.cors_allow_origins {
             if origin != "*" {

@@ -90,7 +90,7 @@ fn built_in_defaults_match_spec_section_4() {
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.server.public_url, "");
     assert_eq!(config.server.cors_allow_origins, ["*"]);
-    assert_eq!(config.server.metrics_listen, "");
+    assert_eq!(config.server.metrics_listen, None);
     assert_eq!(config.database.url, "sqlite://data/f1-stream.db");
     assert_eq!(config.database.retention_days, 30);
     assert!(!config.network.allow_private_networks);
@@ -352,12 +352,33 @@ fn listen_that_is_not_an_address_fails_naming_the_key() {
 
 #[test]
 fn bad_metrics_listen_and_public_url_fail_naming_the_key() {
-    assert_invalid_key("[server]\nmetrics_listen = \"nope\"\n", "server.metrics_listen");
+    // Parsed by serde, so figment's error names the key.
+    assert_rejected(
+        "[server]\nmetrics_listen = \"nope\"\n",
+        &["server.metrics_listen", "\"nope\" is not an address"],
+    );
+    assert_rejected("[server]\nmetrics_listen = 9464\n", &["server.metrics_listen"]);
     assert_invalid_key("[server]\npublic_url = \"ftp://x\"\n", "server.public_url");
     assert_invalid_key(
         "[server]\ncors_allow_origins = [\"not a url\"]\n",
         "server.cors_allow_origins",
     );
+}
+
+#[test]
+fn metrics_listen_is_an_optional_address_where_empty_or_absent_is_none() {
+    assert_eq!(parse("").expect("valid").server.metrics_listen, None);
+    assert_eq!(
+        parse("[server]\nmetrics_listen = \"\"\n").expect("valid").server.metrics_listen,
+        None
+    );
+    let set = parse("[server]\nmetrics_listen = \"127.0.0.1:9464\"\n").expect("valid");
+    assert_eq!(
+        set.server.metrics_listen,
+        Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464)))
+    );
+    let v6 = parse("[server]\nmetrics_listen = \"[::1]:0\"\n").expect("valid");
+    assert_eq!(v6.server.metrics_listen, Some("[::1]:0".parse().expect("address")));
 }
 
 #[test]
@@ -702,6 +723,7 @@ fn environment_overrides_the_file_and_bad_env_values_fail_naming_the_key() {
             ("F1S_HEALTH__CONCURRENCY", "7"),
             ("F1S_SERVER__LISTEN", "127.0.0.1:9099"),
             ("F1S_PROXY__SIGNING_KEY", "key from the environment"),
+            ("F1S_SERVER__METRICS_LISTEN", "127.0.0.1:9464"),
         ],
     );
     assert_scenario_passes("invalid", &[("F1S_HEALTH__CONCURRENCY", "0")]);
@@ -726,6 +748,10 @@ fn environment_scenario_in_a_child_process() {
             assert_eq!(config.health.concurrency, 7, "the environment beats the file");
             assert_eq!(config.server.listen.to_string(), "127.0.0.1:9099");
             assert_eq!(config.proxy.signing_key.expose(), "key from the environment");
+            assert_eq!(
+                config.server.metrics_listen,
+                Some("127.0.0.1:9464".parse().expect("address"))
+            );
             assert_eq!(
                 config.health.max_bytes, 4096,
                 "keys the environment leaves alone keep the file's value"
