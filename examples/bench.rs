@@ -1243,7 +1243,8 @@ async fn health_scenario(
 /// updated, as each later run does).
 async fn store_scenario(record: &RunRecord, config: &Config, dir: &Path) -> anyhow::Result<Vec<Row>> {
     let db = Database::open(&format!("sqlite://{}", dir.join("store.db").display())).await?;
-    db.sync_extractors(&config.extractors).await?;
+    db.sync_extractors(&f1_stream::app::extractor_records(&config.extractors))
+        .await?;
     let started = Instant::now();
     db.store_run(record).await?;
     let first = started.elapsed();
@@ -1323,7 +1324,8 @@ async fn filled_database(dir: &Path, name: &str, streams: usize, checks: u64) ->
     let config = service_config(&dir.join(name), extractor)?;
     let started = Instant::now();
     let db = Database::open(&config.database.url).await?;
-    db.sync_extractors(&config.extractors).await?;
+    db.sync_extractors(&f1_stream::app::extractor_records(&config.extractors))
+        .await?;
     let streams = streams as i64;
     let runs = ((checks as i64 + streams - 1) / streams).max(1);
     let first_run = Utc::now().timestamp() - runs * CHECK_INTERVAL_SECS;

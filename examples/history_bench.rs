@@ -150,7 +150,8 @@ async fn main() -> anyhow::Result<()> {
          [[extractors]]\nsite_key = \"bench\"\nsite_name = \"Bench\"\nkind = \"demo\"\n"
     ))?;
     let db = Database::open(&url).await?;
-    db.sync_extractors(&config.extractors).await?;
+    db.sync_extractors(&f1_stream::app::extractor_records(&config.extractors))
+        .await?;
 
     println!("filling {checks} checks: {runs} runs of {streams} streams over {SPAN_DAYS} days");
     let now = Utc::now();

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 use crate::api::proxy::ProxyState;
 use crate::api::{self, AppState};
-use crate::config::Config;
-use crate::db::Database;
+use crate::config::{Config, ExtractorConfig};
+use crate::db::{Database, ExtractorRecord};
 use crate::extraction::{Extraction, ExtractionParts};
 use crate::health::HealthChecker;
 use crate::metrics::Metrics;
@@ -56,7 +56,7 @@ impl App {
         let db = Database::open_with_max_size(&config.database.url, config.database.max_size_mb).await?;
         // The first reads and writes are still part of opening: damage they
         // meet is reported like damage found by the open itself.
-        let opened = match db.sync_extractors(&config.extractors).await {
+        let opened = match db.sync_extractors(&extractor_records(&config.extractors)).await {
             Ok(()) => Self::with_database(config, db.clone()).await,
             Err(e) => Err(e.into()),
         };
@@ -246,6 +246,21 @@ impl App {
     }
 }
 
+/// The configured extractors as the database records them. The mapping
+/// lives here, in the composition root, so neither `config` nor `db` knows
+/// the other's types.
+pub fn extractor_records(extractors: &[ExtractorConfig]) -> Vec<ExtractorRecord<'_>> {
+    extractors
+        .iter()
+        .map(|extractor| ExtractorRecord {
+            site_key: &extractor.site_key,
+            site_name: &extractor.site_name,
+            kind: extractor.kind.as_str(),
+            enabled: extractor.enabled,
+        })
+        .collect()
+}
+
 /// The background loop: a run at startup (if configured), then runs planned
 /// on the F1 calendar (see [`crate::schedule::planner`]): every
 /// `extraction.interval_secs`, and every `live_interval_secs` inside a
@@ -290,9 +305,9 @@ fn key_bytes(text: KeyText<'_>) -> Result<Vec<u8>, StartError> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     match text {
         KeyText::Configured(key) => Ok(key.as_bytes().to_vec()),
-        KeyText::Stored(encoded) => URL_SAFE_NO_PAD
-            .decode(encoded.as_bytes())
-            .map_err(|_| StartError::SigningKey(format!("stored setting {SIGNING_KEY_SETTING} is not base64url"))),
+        KeyText::Stored(encoded) => URL_SAFE_NO_PAD.decode(encoded.as_bytes()).map_err(|_| {
+            StartError::SigningKey(format!("stored setting {SIGNING_KEY_SETTING} is not base64url"))
+        }),
     }
 }
 

@@ -9,7 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::model::SessionType;
+pub use crate::model::RankingOrder;
+use crate::model::{SessionType, is_valid_site_key};
 
 /// Named defaults: every limit, timeout and bound lives here once.
 pub mod defaults {
@@ -82,6 +83,8 @@ pub mod defaults {
     pub const RACE_MINUTES: u32 = 120;
     /// Seconds a graceful shutdown waits for open requests.
     pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+    /// Signed proxy paths remembered across playlist reloads.
+    pub const SIGNATURE_CACHE_ENTRIES: usize = 32_768;
 }
 
 /// Everything the service can be told; each section mirrors SPEC §4.
@@ -171,7 +174,10 @@ mod optional_address {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
-        match Option::<String>::deserialize(deserializer)?.as_deref().map(str::trim) {
+        match Option::<String>::deserialize(deserializer)?
+            .as_deref()
+            .map(str::trim)
+        {
             None | Some("") => Ok(None),
             Some(text) => text.parse().map(Some).map_err(|e| {
                 serde::de::Error::custom(format!(
@@ -303,17 +309,6 @@ pub struct RankingConfig {
     pub default_order: RankingOrder,
 }
 
-/// Orders `/streams` can be served in.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RankingOrder {
-    /// Healthy, live broadcasts first, fastest response first.
-    #[default]
-    Fastest,
-    /// By a score from recent history.
-    Score,
-}
-
 /// `[proxy]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -347,7 +342,7 @@ impl Default for ProxyConfig {
             max_playlist_bytes: defaults::MAX_PLAYLIST_BYTES,
             require_signature: true,
             signing_key: Secret::default(),
-            signature_cache_entries: crate::proxy::token::DEFAULT_PATH_CACHE_ENTRIES,
+            signature_cache_entries: defaults::SIGNATURE_CACHE_ENTRIES,
         }
     }
 }
@@ -393,7 +388,9 @@ impl Serialize for Secret {
         if self.0.is_empty() {
             serializer.serialize_str("")
         } else {
-            Err(serde::ser::Error::custom("a configured secret is never serialized"))
+            Err(serde::ser::Error::custom(
+                "a configured secret is never serialized",
+            ))
         }
     }
 }
@@ -811,7 +808,11 @@ impl ExtractorConfig {
         if !is_valid_site_key(&self.site_key) {
             return Err(invalid(
                 "site_key",
-                format!("{:?} must be 1-64 characters of [a-z0-9_-]", self.site_key),
+                format!(
+                    "{:?} must be 1-{} characters of [a-z0-9_-]",
+                    self.site_key,
+                    crate::model::MAX_SITE_KEY_CHARS
+                ),
             ));
         }
         if self.site_name.trim().is_empty() {
@@ -903,14 +904,6 @@ impl ExtractorConfig {
 /// is a typo, not a plan.
 const MINUTES_PER_DAY: u32 = 24 * 60;
 
-/// Whether `key` is an acceptable `site_key`: 1–64 of `[a-z0-9_-]`.
-pub fn is_valid_site_key(key: &str) -> bool {
-    (1..=64).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 fn check_http_url(value: &str) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -932,14 +925,6 @@ fn check_pointer(pointer: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn site_key_accepts_lowercase_digits_dash_underscore_only() {
-        assert!(is_valid_site_key("demo_2-x"));
-        assert!(!is_valid_site_key("Demo"));
-        assert!(!is_valid_site_key(""));
-        assert!(!is_valid_site_key("a b"));
-    }
 
     #[test]
     fn defaults_validate() {

@@ -246,13 +246,24 @@ fn default_file_is_not_searched_for_in_parent_directories() {
 fn debug_of_a_config_never_prints_the_signing_key() {
     let key = "s3cr3t-signing-key-value";
     let config = parse(&format!("[proxy]\nsigning_key = \"{key}\"\n")).expect("valid");
-    assert_eq!(config.proxy.signing_key.expose(), key, "the key is loaded as written");
-    for printed in [format!("{config:?}"), format!("{config:#?}"), format!("{:?}", config.proxy)] {
+    assert_eq!(
+        config.proxy.signing_key.expose(),
+        key,
+        "the key is loaded as written"
+    );
+    for printed in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{:?}", config.proxy),
+    ] {
         assert!(!printed.contains(key), "key printed: {printed}");
         assert!(printed.contains("signing_key: \"<redacted>\""), "{printed}");
     }
     let unset = format!("{:?}", Config::default().proxy);
-    assert!(unset.contains("signing_key: \"\""), "an unset key shows as empty: {unset}");
+    assert!(
+        unset.contains("signing_key: \"\""),
+        "an unset key shows as empty: {unset}"
+    );
 }
 
 #[test]
@@ -262,6 +273,29 @@ fn a_set_signing_key_is_never_serialized() {
     config.proxy.signing_key = f1_stream::config::Secret::new("s3cr3t-signing-key-value");
     let err = serde_json::to_string(&config).expect_err("a set secret does not serialize");
     assert!(!err.to_string().contains("s3cr3t"), "{err}");
+}
+
+// --- rules shared with the proxy ---------------------------------------------------
+
+/// The proxy keeps its own copies of the site-key rule and of the default
+/// signed-path memory; they must agree with the ones config owns.
+#[test]
+fn the_proxy_accepts_exactly_the_site_keys_the_config_accepts_and_shares_its_defaults() {
+    use f1_stream::model::{MAX_SITE_KEY_CHARS, is_valid_site_key};
+    use f1_stream::proxy::token;
+    let mut keys: Vec<String> = (0u8..=255).map(|b| char::from(b).to_string()).collect();
+    keys.extend(["", "demo", "demo_2-x", "Demo", "a b", "é", "a.b"].map(String::from));
+    for len in [MAX_SITE_KEY_CHARS - 1, MAX_SITE_KEY_CHARS, MAX_SITE_KEY_CHARS + 1] {
+        keys.push("k".repeat(len));
+    }
+    for key in &keys {
+        assert_eq!(token::is_valid_src(key), is_valid_site_key(key), "{key:?}");
+    }
+    assert_eq!(token::MAX_SRC_CHARS, MAX_SITE_KEY_CHARS);
+    assert_eq!(
+        Config::default().proxy.signature_cache_entries,
+        token::DEFAULT_PATH_CACHE_ENTRIES
+    );
 }
 
 // --- unknown keys -----------------------------------------------------------
@@ -369,7 +403,10 @@ fn bad_metrics_listen_and_public_url_fail_naming_the_key() {
 fn metrics_listen_is_an_optional_address_where_empty_or_absent_is_none() {
     assert_eq!(parse("").expect("valid").server.metrics_listen, None);
     assert_eq!(
-        parse("[server]\nmetrics_listen = \"\"\n").expect("valid").server.metrics_listen,
+        parse("[server]\nmetrics_listen = \"\"\n")
+            .expect("valid")
+            .server
+            .metrics_listen,
         None
     );
     let set = parse("[server]\nmetrics_listen = \"127.0.0.1:9464\"\n").expect("valid");
@@ -378,7 +415,10 @@ fn metrics_listen_is_an_optional_address_where_empty_or_absent_is_none() {
         Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464)))
     );
     let v6 = parse("[server]\nmetrics_listen = \"[::1]:0\"\n").expect("valid");
-    assert_eq!(v6.server.metrics_listen, Some("[::1]:0".parse().expect("address")));
+    assert_eq!(
+        v6.server.metrics_listen,
+        Some("[::1]:0".parse().expect("address"))
+    );
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn extractors() -> Vec<ExtractorConfig> {
 /// A migrated database knowing the `demo` and `backup` extractors.
 async fn open(url: &str) -> Database {
     let db = Database::open(url).await.expect("database opens");
-    db.sync_extractors(&extractors())
+    db.sync_extractors(&f1_stream::app::extractor_records(&extractors()))
         .await
         .expect("extractors stored");
     db

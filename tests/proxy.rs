@@ -317,7 +317,11 @@ async fn a_generated_key_kept_in_the_database_signs_as_its_decoded_bytes_and_a_c
     let service = TestService::start_on(&db_path, "").await;
     let path = service.app.signer().path(Kind::Proxy, url, None);
     assert_eq!(path, signed_with(&(0u8..32).collect::<Vec<u8>>()));
-    assert_ne!(path, signed_with(stored.as_bytes()), "the stored text is not the key");
+    assert_ne!(
+        path,
+        signed_with(stored.as_bytes()),
+        "the stored text is not the key"
+    );
     service.stop().await;
 
     let configured = TestService::start_on(&db_path, "[proxy]\nsigning_key = \"shared test key\"\n").await;
