@@ -178,7 +178,8 @@ impl App {
         mut stop: watch::Receiver<bool>,
     ) -> std::io::Result<tokio::task::JoinHandle<()>> {
         let listener = TcpListener::bind(address).await?;
-        tracing::info!(%address, "serving metrics");
+        let bound = listener.local_addr()?;
+        tracing::info!("serving /metrics on {bound}");
         let router = api::metrics_router(self.state());
         Ok(tokio::spawn(async move {
             let stopped = async move {

@@ -100,7 +100,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
-    tracing::info!(address = %listen, "serving");
+    // The bound address, not the configured one: with port 0 this is the
+    // only way to learn the port (the process tests rely on this line).
+    let address = listener
+        .local_addr()
+        .with_context(|| format!("cannot read the address bound for {listen}"))?;
+    tracing::info!("listening on {address}");
     app.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
