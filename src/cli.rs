@@ -186,6 +186,13 @@ async fn sign(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether log lines on stderr carry ANSI colours: only when stderr is a
+/// terminal (a file, a pipe or a journal gets plain text), and never when
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+pub fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
 /// Renders a run as a fixed-width table, healthy and fastest first.
 pub fn render_table(record: &RunRecord) -> String {
     let mut rows: Vec<(&str, &CheckedStream)> = record

@@ -2,9 +2,9 @@
 //! with temporary configs, and on the in-process service where a process
 //! boundary adds nothing: SIGKILL while a run is stored, SIGTERM during
 //! active relays, a corrupt or read-only database at start, a full disk
-//! (size-limited database), and a second instance on the same database.
-//! Each test also checks what must NOT have changed (the file, the previous
-//! run, the other requests).
+//! (size-limited database), a second instance on the same database, and
+//! plain (uncoloured) logs on a pipe. Each test also checks what must NOT
+//! have changed (the file, the previous run, the other requests).
 
 mod common;
 
@@ -219,6 +219,42 @@ async fn stored_runs(db: &Path) -> i64 {
         .unwrap_or(0);
     pool.close().await;
     runs
+}
+
+// --- logs -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("f1.db");
+    let config = write(
+        &dir.path().join("config.toml"),
+        &child_config(&db, "127.0.0.1:0", "extractors = []", no_startup_run()),
+    );
+    // Every info line, and NO_COLOR unset: only the pipe can turn colours off.
+    let mut child = command(&["serve", "-c", config.to_str().expect("utf-8")])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let (_base, stderr) = listening(&mut child).await;
+    sigterm(&child);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("exits")
+        .expect("reaped");
+    assert_eq!(status.code(), Some(0));
+    let stderr = stderr.await.expect("stderr drained");
+    assert!(
+        stderr.contains("INFO") && stderr.contains("listening on") && stderr.contains("shutting down"),
+        "the log lines were captured: {stderr}"
+    );
+    assert!(
+        !stderr.contains("\x1b["),
+        "ANSI escape codes in piped logs: {stderr:?}"
+    );
 }
 
 // --- SIGKILL while storing -------------------------------------------------------
