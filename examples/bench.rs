@@ -1,4 +1,4 @@
-//! End-to-end benchmarks of issue 8, printed as one table: each scenario's
+//! End-to-end benchmarks (targets in docs/PERFORMANCE.md), printed as one table: each scenario's
 //! figure, the baseline measured in the same run, their ratio and the target.
 //!
 //! ```text
@@ -96,7 +96,7 @@ struct Sizes {
 }
 
 impl Sizes {
-    /// The sizes of issue 8.
+    /// The sizes the targets are set for (docs/PERFORMANCE.md).
     fn full() -> Self {
         Self {
             single_body: 1024 * MIB,
@@ -172,7 +172,7 @@ impl Args {
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--quick] [--only {}]\n\
-                         Runs the end-to-end benchmarks of issue 8 and prints one table.",
+                         Runs the end-to-end benchmarks (docs/PERFORMANCE.md) and prints one table.",
                         GROUPS.join(",")
                     );
                     std::process::exit(0);
@@ -333,7 +333,7 @@ async fn run_groups(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Table order: the issue's.
+/// Table order: as in docs/PERFORMANCE.md.
 const SCENARIO_ORDER: [&str; 9] = [
     "relay one",
     "relay ",

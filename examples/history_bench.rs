@@ -1,4 +1,4 @@
-//! Benchmark of the health history at a million checks (issue 5): fills a
+//! Benchmark of the health history at a million checks: fills a
 //! temp database through the real `Database::store_run` (so rollups and
 //! events are written as in production), then times the history reads
 //! through the real router and the retention pass.

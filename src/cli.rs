@@ -1,5 +1,5 @@
-//! The command line (SPEC §3): `serve`, `extract`, `check`, `sign`,
-//! `schedule`, `history`, `openapi`.
+//! The command line (README "Command line"): `serve`, `extract`, `check`,
+//! `sign`, `schedule`, `history`, `openapi`.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
-//! Configuration: the whole schema of SPEC §4, layered defaults < TOML file <
-//! `F1S_` environment, and validation that names the offending key.
+//! Configuration: the whole schema (every key is in `config.toml` with its
+//! default), layered defaults < TOML file < `F1S_` environment, and
+//! validation that names the offending key.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -87,7 +88,7 @@ pub mod defaults {
     pub const SIGNATURE_CACHE_ENTRIES: usize = 32_768;
 }
 
-/// Everything the service can be told; each section mirrors SPEC §4.
+/// Everything the service can be told; one field per `config.toml` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {

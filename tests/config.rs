@@ -1,4 +1,4 @@
-//! The configuration loader (SPEC §4): defaults, the shipped file, unknown
+//! The configuration loader: defaults, the shipped file, unknown
 //! keys, bad values, the extractor list and `F1S_` environment overrides.
 //!
 //! The crate forbids `unsafe_code` for every target, so this file cannot call

@@ -1,4 +1,4 @@
-//! Durable health history (issue 5) through the real database and service:
+//! Durable health history through the real database and service:
 //! rollups equal the raw checks, events sit exactly at transitions, retention
 //! keeps rollups and events, the history API pages, filters and refuses bad
 //! input, and every SQL example of docs/SQL.md runs against real data.

@@ -1,4 +1,4 @@
-//! Stream list, extractor status and manual runs (SPEC §7.2–7.3).
+//! Stream list, extractor status and manual runs (README "HTTP API").
 
 use axum::Json;
 use axum::extract::State;
