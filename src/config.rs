@@ -609,9 +609,10 @@ pub enum ConfigError {
     /// A file named on the command line does not exist (or is not a file).
     #[error("config file {0} does not exist or is not a file")]
     MissingFile(PathBuf),
-    /// A key is unknown or its value does not parse.
+    /// A key is unknown or its value does not parse. Not a `#[source]`:
+    /// the message already holds figment's, and `{:#}` would print it twice.
     #[error("invalid configuration: {0}")]
-    Parse(#[from] Box<figment::Error>),
+    Parse(Box<figment::Error>),
     /// A value parses but is not acceptable.
     #[error("invalid configuration: `{key}`: {message}")]
     Invalid {

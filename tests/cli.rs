@@ -124,6 +124,11 @@ async fn configuration_errors_stop_the_binary_naming_the_problem() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("timeout"), "{stderr}");
+    assert_eq!(
+        stderr.matches("for key \"default.health.timeout\"").count(),
+        1,
+        "the reason is said once: {stderr}"
+    );
 }
 
 #[tokio::test]
