@@ -1,4 +1,4 @@
-//! End-to-end benchmarks of issue 8, printed as one table: each scenario's
+//! End-to-end benchmarks (targets in docs/PERFORMANCE.md), printed as one table: each scenario's
 //! figure, the baseline measured in the same run, their ratio and the target.
 //!
 //! ```text
@@ -96,7 +96,7 @@ struct Sizes {
 }
 
 impl Sizes {
-    /// The sizes of issue 8.
+    /// The sizes the targets are set for (docs/PERFORMANCE.md).
     fn full() -> Self {
         Self {
             single_body: 1024 * MIB,
@@ -172,7 +172,7 @@ impl Args {
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--quick] [--only {}]\n\
-                         Runs the end-to-end benchmarks of issue 8 and prints one table.",
+                         Runs the end-to-end benchmarks (docs/PERFORMANCE.md) and prints one table.",
                         GROUPS.join(",")
                     );
                     std::process::exit(0);
@@ -333,7 +333,7 @@ async fn run_groups(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Table order: the issue's.
+/// Table order: as in docs/PERFORMANCE.md.
 const SCENARIO_ORDER: [&str; 9] = [
     "relay one",
     "relay ",
@@ -1243,7 +1243,8 @@ async fn health_scenario(
 /// updated, as each later run does).
 async fn store_scenario(record: &RunRecord, config: &Config, dir: &Path) -> anyhow::Result<Vec<Row>> {
     let db = Database::open(&format!("sqlite://{}", dir.join("store.db").display())).await?;
-    db.sync_extractors(&config.extractors).await?;
+    db.sync_extractors(&f1_stream::app::extractor_records(&config.extractors))
+        .await?;
     let started = Instant::now();
     db.store_run(record).await?;
     let first = started.elapsed();
@@ -1323,7 +1324,8 @@ async fn filled_database(dir: &Path, name: &str, streams: usize, checks: u64) ->
     let config = service_config(&dir.join(name), extractor)?;
     let started = Instant::now();
     let db = Database::open(&config.database.url).await?;
-    db.sync_extractors(&config.extractors).await?;
+    db.sync_extractors(&f1_stream::app::extractor_records(&config.extractors))
+        .await?;
     let streams = streams as i64;
     let runs = ((checks as i64 + streams - 1) / streams).max(1);
     let first_run = Utc::now().timestamp() - runs * CHECK_INTERVAL_SECS;

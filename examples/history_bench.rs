@@ -1,4 +1,4 @@
-//! Benchmark of the health history at a million checks (issue 5): fills a
+//! Benchmark of the health history at a million checks: fills a
 //! temp database through the real `Database::store_run` (so rollups and
 //! events are written as in production), then times the history reads
 //! through the real router and the retention pass.
@@ -150,7 +150,8 @@ async fn main() -> anyhow::Result<()> {
          [[extractors]]\nsite_key = \"bench\"\nsite_name = \"Bench\"\nkind = \"demo\"\n"
     ))?;
     let db = Database::open(&url).await?;
-    db.sync_extractors(&config.extractors).await?;
+    db.sync_extractors(&f1_stream::app::extractor_records(&config.extractors))
+        .await?;
 
     println!("filling {checks} checks: {runs} runs of {streams} streams over {SPAN_DAYS} days");
     let now = Utc::now();

@@ -1,4 +1,4 @@
-//! Load test of issue 9: concurrent relay clients for a fixed time while
+//! Load test: concurrent relay clients for a fixed time while
 //! extraction runs every few seconds, against the real service and a local
 //! origin in this one process, loopback only. Prints the errors, the
 //! latency of `GET /streams` during the load and the peak RSS, and exits

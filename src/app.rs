@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 use crate::api::proxy::ProxyState;
 use crate::api::{self, AppState};
-use crate::config::Config;
-use crate::db::Database;
+use crate::config::{Config, ExtractorConfig};
+use crate::db::{Database, ExtractorRecord};
 use crate::extraction::{Extraction, ExtractionParts};
 use crate::health::HealthChecker;
 use crate::metrics::Metrics;
@@ -56,7 +56,7 @@ impl App {
         let db = Database::open_with_max_size(&config.database.url, config.database.max_size_mb).await?;
         // The first reads and writes are still part of opening: damage they
         // meet is reported like damage found by the open itself.
-        let opened = match db.sync_extractors(&config.extractors).await {
+        let opened = match db.sync_extractors(&extractor_records(&config.extractors)).await {
             Ok(()) => Self::with_database(config, db.clone()).await,
             Err(e) => Err(e.into()),
         };
@@ -174,7 +174,8 @@ impl App {
         mut stop: watch::Receiver<bool>,
     ) -> std::io::Result<tokio::task::JoinHandle<()>> {
         let listener = TcpListener::bind(address).await?;
-        tracing::info!(%address, "serving metrics");
+        let bound = listener.local_addr()?;
+        tracing::info!("serving /metrics on {bound}");
         let router = api::metrics_router(self.state());
         Ok(tokio::spawn(async move {
             let stopped = async move {
@@ -210,9 +211,9 @@ impl App {
             crate::retention::RetentionPolicy::days(self.config.database.retention_days),
             stop_rx.clone(),
         ));
-        let metrics_server = match self.config.server.metrics_listen.parse::<std::net::SocketAddr>() {
-            Ok(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
-            Err(_) => None,
+        let metrics_server = match self.config.server.metrics_listen {
+            Some(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
+            None => None,
         };
         let mut grace_rx = stop_rx;
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
@@ -242,6 +243,21 @@ impl App {
     }
 }
 
+/// The configured extractors as the database records them. The mapping
+/// lives here, in the composition root, so neither `config` nor `db` knows
+/// the other's types.
+pub fn extractor_records(extractors: &[ExtractorConfig]) -> Vec<ExtractorRecord<'_>> {
+    extractors
+        .iter()
+        .map(|extractor| ExtractorRecord {
+            site_key: &extractor.site_key,
+            site_name: &extractor.site_name,
+            kind: extractor.kind.as_str(),
+            enabled: extractor.enabled,
+        })
+        .collect()
+}
+
 /// The background loop: a run at startup (if configured), then runs planned
 /// on the F1 calendar (see [`crate::schedule::planner`]): every
 /// `extraction.interval_secs`, and every `live_interval_secs` inside a
@@ -268,21 +284,71 @@ const SIGNING_KEY_SETTING: &str = "proxy_signing_key";
 /// Bytes of a generated signing key.
 const SIGNING_KEY_BYTES: usize = 32;
 
+/// The text a signing key comes as; [`key_bytes`] turns either into the HMAC
+/// key, which is always bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyText<'a> {
+    /// `proxy.signing_key`: the string's UTF-8 bytes are the key, so any
+    /// passphrase works and the same string always signs the same way.
+    Configured(&'a str),
+    /// A generated key as the database keeps it: 32 random bytes written
+    /// base64url without padding; decoded back to those bytes.
+    Stored(&'a str),
+}
+
+/// The HMAC key bytes of `text` (see [`KeyText`]).
+fn key_bytes(text: KeyText<'_>) -> Result<Vec<u8>, StartError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    match text {
+        KeyText::Configured(key) => Ok(key.as_bytes().to_vec()),
+        KeyText::Stored(encoded) => URL_SAFE_NO_PAD.decode(encoded.as_bytes()).map_err(|_| {
+            StartError::SigningKey(format!("stored setting {SIGNING_KEY_SETTING} is not base64url"))
+        }),
+    }
+}
+
 /// The proxy's HMAC key: `proxy.signing_key` when set, else one generated
 /// once (32 random bytes) and kept in the database, so signed URLs survive
-/// restarts.
+/// restarts. Both go through [`key_bytes`].
 async fn signing_key(config: &Config, db: &Database) -> Result<Vec<u8>, StartError> {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     if !config.proxy.signing_key.is_empty() {
-        return Ok(config.proxy.signing_key.as_bytes().to_vec());
+        return key_bytes(KeyText::Configured(config.proxy.signing_key.expose()));
     }
     let mut fresh = [0u8; SIGNING_KEY_BYTES];
     getrandom::fill(&mut fresh).map_err(|e| StartError::SigningKey(e.to_string()))?;
     let stored = db
         .setting_or_insert(SIGNING_KEY_SETTING, &URL_SAFE_NO_PAD.encode(fresh))
         .await?;
-    URL_SAFE_NO_PAD
-        .decode(stored.as_bytes())
-        .map_err(|_| StartError::SigningKey(format!("stored setting {SIGNING_KEY_SETTING} is not base64url")))
+    key_bytes(KeyText::Stored(&stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_key_is_its_utf8_bytes() {
+        let key = key_bytes(KeyText::Configured("pässword")).expect("any string is a key");
+        assert_eq!(key, "pässword".as_bytes());
+    }
+
+    #[test]
+    fn a_stored_key_is_its_base64url_decoded_bytes() {
+        // What `signing_key` stores for the 32 bytes 0, 1, ..., 31.
+        let stored = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        let key = key_bytes(KeyText::Stored(stored)).expect("decodes");
+        assert_eq!(key, (0u8..32).collect::<Vec<u8>>());
+        assert_ne!(
+            key,
+            stored.as_bytes(),
+            "the stored text is not the key, its bytes are"
+        );
+        assert!(matches!(
+            key_bytes(KeyText::Stored("not base64url!")),
+            Err(StartError::SigningKey(_))
+        ));
+    }
 }

@@ -1,5 +1,5 @@
-//! The command line (SPEC §3): `serve`, `extract`, `check`, `sign`,
-//! `schedule`, `history`, `openapi`.
+//! The command line (README "Command line"): `serve`, `extract`, `check`,
+//! `sign`, `schedule`, `history`, `openapi`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -100,7 +100,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
-    tracing::info!(address = %listen, "serving");
+    // The bound address, not the configured one: with port 0 this is the
+    // only way to learn the port (the process tests rely on this line).
+    let address = listener
+        .local_addr()
+        .with_context(|| format!("cannot read the address bound for {listen}"))?;
+    tracing::info!("listening on {address}");
     app.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -178,6 +183,13 @@ async fn sign(config: Config, url: &str, src: Option<&str>) -> anyhow::Result<Ex
     println!("{}", app.signer().path(Kind::Proxy, url, src));
     app.db().close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether log lines on stderr carry ANSI colours: only when stderr is a
+/// terminal (a file, a pipe or a journal gets plain text), and never when
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+pub fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Renders a run as a fixed-width table, healthy and fastest first.

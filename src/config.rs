@@ -1,5 +1,6 @@
-//! Configuration: the whole schema of SPEC §4, layered defaults < TOML file <
-//! `F1S_` environment, and validation that names the offending key.
+//! Configuration: the whole schema (every key is in `config.toml` with its
+//! default), layered defaults < TOML file < `F1S_` environment, and
+//! validation that names the offending key.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -9,7 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::model::SessionType;
+pub use crate::model::RankingOrder;
+use crate::model::{SessionType, is_valid_site_key};
 
 /// Named defaults: every limit, timeout and bound lives here once.
 pub mod defaults {
@@ -82,9 +84,11 @@ pub mod defaults {
     pub const RACE_MINUTES: u32 = 120;
     /// Seconds a graceful shutdown waits for open requests.
     pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+    /// Signed proxy paths remembered across playlist reloads.
+    pub const SIGNATURE_CACHE_ENTRIES: usize = 32_768;
 }
 
-/// Everything the service can be told; each section mirrors SPEC §4.
+/// Everything the service can be told; one field per `config.toml` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -135,8 +139,11 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Origins allowed by CORS; `"*"` allows any.
     pub cors_allow_origins: Vec<String>,
-    /// Optional second address that serves only `/metrics`; empty disables it.
-    pub metrics_listen: String,
+    /// Optional second address that serves only `/metrics`; an empty string
+    /// or no key is `None`. Parsed when the config loads, so a bad address
+    /// fails naming `server.metrics_listen`.
+    #[serde(with = "optional_address")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds open requests may finish after SIGTERM before they are cut.
     pub shutdown_grace_secs: u64,
 }
@@ -147,8 +154,37 @@ impl Default for ServerConfig {
             listen: defaults::LISTEN.parse().expect("default listen address is valid"),
             public_url: String::new(),
             cors_allow_origins: vec!["*".to_owned()],
-            metrics_listen: String::new(),
+            metrics_listen: None,
             shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
+        }
+    }
+}
+
+/// `Option<SocketAddr>` written as a string where `""` means `None`, as in
+/// `config.toml` (`metrics_listen = ""`).
+mod optional_address {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<SocketAddr>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(address) => serializer.collect_str(address),
+            None => serializer.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+        match Option::<String>::deserialize(deserializer)?
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an address like 127.0.0.1:9464 ({e}); empty disables it"
+                ))
+            }),
         }
     }
 }
@@ -274,17 +310,6 @@ pub struct RankingConfig {
     pub default_order: RankingOrder,
 }
 
-/// Orders `/streams` can be served in.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum RankingOrder {
-    /// Healthy, live broadcasts first, fastest response first.
-    #[default]
-    Fastest,
-    /// By a score from recent history.
-    Score,
-}
-
 /// `[proxy]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -299,8 +324,10 @@ pub struct ProxyConfig {
     pub max_playlist_bytes: u64,
     /// Refuse `/proxy` and `/relay` URLs without a valid signature.
     pub require_signature: bool,
-    /// HMAC key; empty means generated once and kept in the database.
-    pub signing_key: String,
+    /// HMAC key of signed proxy URLs: the UTF-8 bytes of this string are the
+    /// key. Empty: 32 random bytes generated once and kept in the database
+    /// (see `app::signing_key`). Never printed (see [`Secret`]).
+    pub signing_key: Secret,
     /// Signed URIs remembered across playlist reloads, so a reload signs
     /// only its new URIs (0: none; about 250 bytes each, at most 1 KiB on
     /// average).
@@ -315,8 +342,56 @@ impl Default for ProxyConfig {
             relay_idle_timeout_secs: defaults::RELAY_IDLE_TIMEOUT_SECS,
             max_playlist_bytes: defaults::MAX_PLAYLIST_BYTES,
             require_signature: true,
-            signing_key: String::new(),
-            signature_cache_entries: crate::proxy::token::DEFAULT_PATH_CACHE_ENTRIES,
+            signing_key: Secret::default(),
+            signature_cache_entries: defaults::SIGNATURE_CACHE_ENTRIES,
+        }
+    }
+}
+
+/// A secret from the configuration (e.g. `proxy.signing_key`): read from the
+/// same plain string key and environment variable as any other value, but
+/// its `Debug` prints `"<redacted>"` when set, and serializing a set secret
+/// is an error rather than a copy of it (the only serialization of a
+/// [`Config`] is the built-in defaults, where secrets are empty).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret's text, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret was configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            serializer.serialize_str("")
+        } else {
+            Err(serde::ser::Error::custom(
+                "a configured secret is never serialized",
+            ))
         }
     }
 }
@@ -534,9 +609,10 @@ pub enum ConfigError {
     /// A file named on the command line does not exist (or is not a file).
     #[error("config file {0} does not exist or is not a file")]
     MissingFile(PathBuf),
-    /// A key is unknown or its value does not parse.
+    /// A key is unknown or its value does not parse. Not a `#[source]`:
+    /// the message already holds figment's, and `{:#}` would print it twice.
     #[error("invalid configuration: {0}")]
-    Parse(#[from] Box<figment::Error>),
+    Parse(Box<figment::Error>),
     /// A value parses but is not acceptable.
     #[error("invalid configuration: `{key}`: {message}")]
     Invalid {
@@ -610,12 +686,6 @@ impl Config {
         };
         if !self.server.public_url.is_empty() {
             check_http_url(&self.server.public_url).map_err(|m| invalid("server.public_url", m))?;
-        }
-        if !self.server.metrics_listen.is_empty() {
-            self.server
-                .metrics_listen
-                .parse::<SocketAddr>()
-                .map_err(|e| invalid("server.metrics_listen", format!("not an address: {e}")))?;
         }
         for origin in &self.server.cors_allow_origins {
             if origin != "*" {
@@ -740,7 +810,11 @@ impl ExtractorConfig {
         if !is_valid_site_key(&self.site_key) {
             return Err(invalid(
                 "site_key",
-                format!("{:?} must be 1-64 characters of [a-z0-9_-]", self.site_key),
+                format!(
+                    "{:?} must be 1-{} characters of [a-z0-9_-]",
+                    self.site_key,
+                    crate::model::MAX_SITE_KEY_CHARS
+                ),
             ));
         }
         if self.site_name.trim().is_empty() {
@@ -832,14 +906,6 @@ impl ExtractorConfig {
 /// is a typo, not a plan.
 const MINUTES_PER_DAY: u32 = 24 * 60;
 
-/// Whether `key` is an acceptable `site_key`: 1–64 of `[a-z0-9_-]`.
-pub fn is_valid_site_key(key: &str) -> bool {
-    (1..=64).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 fn check_http_url(value: &str) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -861,14 +927,6 @@ fn check_pointer(pointer: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn site_key_accepts_lowercase_digits_dash_underscore_only() {
-        assert!(is_valid_site_key("demo_2-x"));
-        assert!(!is_valid_site_key("Demo"));
-        assert!(!is_valid_site_key(""));
-        assert!(!is_valid_site_key("a b"));
-    }
 
     #[test]
     fn defaults_validate() {

@@ -12,8 +12,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, SqlitePool};
 
-use crate::config::{ExtractorConfig, RankingOrder};
-use crate::model::{HealthResult, HealthState, MediaState, RunTrigger, StreamCandidate, format_timestamp};
+use crate::model::{
+    HealthResult, HealthState, MediaState, RankingOrder, RunTrigger, StreamCandidate, format_timestamp,
+};
 
 pub use history::{
     CheckRow, EventKind, EventRow, ExtractorRunRow, PRUNED_BEFORE_SETTING, Position, PruneBatch, SeriesRow,
@@ -262,6 +263,21 @@ pub struct StreamFilter {
     pub order: RankingOrder,
 }
 
+/// One configured extractor as the `extractors` table records it: plain
+/// values, so storage does not depend on the configuration's types
+/// (`app::extractor_records` maps a config's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractorRecord<'a> {
+    /// Unique key.
+    pub site_key: &'a str,
+    /// Display name.
+    pub site_name: &'a str,
+    /// Kind as written in the config (`demo`, `static`, `m3u`, `json`).
+    pub kind: &'a str,
+    /// Whether its streams are extracted and served.
+    pub enabled: bool,
+}
+
 /// Per-extractor state for `/extractors`.
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct ExtractorStatus {
@@ -442,7 +458,7 @@ impl Database {
 
     /// Records the configured extractors, so SQL users can join on them.
     #[tracing::instrument(skip_all, fields(count = extractors.len()))]
-    pub async fn sync_extractors(&self, extractors: &[ExtractorConfig]) -> Result<(), DbError> {
+    pub async fn sync_extractors(&self, extractors: &[ExtractorRecord<'_>]) -> Result<(), DbError> {
         let now = format_timestamp(Utc::now());
         let mut tx = self.pool.begin().await?;
         for extractor in extractors {
@@ -453,9 +469,9 @@ impl Database {
                      site_name = excluded.site_name, kind = excluded.kind,
                      enabled = excluded.enabled, updated_at = excluded.updated_at",
             )
-            .bind(&extractor.site_key)
-            .bind(&extractor.site_name)
-            .bind(extractor.kind.as_str())
+            .bind(extractor.site_key)
+            .bind(extractor.site_name)
+            .bind(extractor.kind)
             .bind(extractor.enabled)
             .bind(&now)
             .execute(&mut *tx)

@@ -1,20 +1,22 @@
 //! f1-stream: a self-hosted aggregator of HLS streams for Formula 1 sessions.
 //!
-//! Modules, lowest first (nothing imports upward):
-//! - [`config`]: the schema of SPEC §4, layered loading and validation.
-//! - [`model`]: plain domain types (candidates, health results, triggers).
+//! Modules, lowest first (nothing imports upward; docs/ARCHITECTURE.md
+//! says who may use whom and draws the request paths):
+//! - [`model`]: plain domain types (candidates, health results, triggers,
+//!   ranking order, the site-key rule).
+//! - [`config`]: the configuration schema, layered loading and validation.
 //! - [`hls`]: allocation-free readers of playlist text.
+//! - [`net`]: the shared HTTP client and the private-address guard.
 //! - [`db`]: SQLite: open, migrate, store runs (with rollups and state changes),
 //!   ranking and history queries.
-//! - [`net`]: the shared HTTP client and the private-address guard.
 //! - [`sources`]: extractor trait and the `demo`, `static`, `m3u`, `json` kinds.
 //! - [`health`]: one URL's health check.
-//! - [`extraction`]: a run: sources → dedupe → bounded checks → store.
-//! - [`retention`]: batched pruning of old raw checks, optimize, incremental vacuum.
+//! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
+//! - [`metrics`]: the metric table, the per-service registry and HTTP middleware.
 //! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
 //!   adaptive polling plan built on it.
-//! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
-//! - [`metrics`]: metric names, the per-service registry and HTTP middleware.
+//! - [`extraction`]: a run: sources → dedupe → bounded checks → store.
+//! - [`retention`]: batched pruning of old raw checks, optimize, incremental vacuum.
 //! - [`api`]: routes, handlers, DTOs, `ApiError`.
 //! - [`app`]: composition root and `serve(listener, shutdown)`.
 //! - [`cli`]: the command line.

@@ -1,6 +1,7 @@
-//! Prometheus metrics: every name as a constant, one registry per service
-//! (not a process-global recorder, so several services in one test process
-//! keep separate counts), typed recording methods, and the HTTP middleware.
+//! Prometheus metrics: every metric once in [`METRICS`] (name constant,
+//! kind, help, buckets), one registry per service (not a process-global
+//! recorder, so several services in one test process keep separate
+//! counts), typed recording methods, and the HTTP middleware.
 //! Labels come from closed sets only: site keys, error kinds, triggers,
 //! route templates, methods, status codes. Never a URL.
 
@@ -16,109 +17,131 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, 
 use crate::model::{ErrorKind, HealthResult, RunTrigger};
 use crate::proxy::path_cache::PathCacheStats;
 
-/// 1 if the extractor's last run returned streams without error.
-pub const EXTRACTOR_UP: &str = "f1stream_extractor_up";
-/// Active streams per extractor.
-pub const EXTRACTOR_STREAMS: &str = "f1stream_extractor_streams";
-/// Active healthy streams per extractor.
-pub const EXTRACTOR_LIVE_STREAMS: &str = "f1stream_extractor_live_streams";
-/// Time one extractor took in a run.
-pub const EXTRACTOR_RUN_DURATION: &str = "f1stream_extractor_run_duration_seconds";
-/// Response time of health checks, by result.
-pub const HEALTH_CHECK_DURATION: &str = "f1stream_health_check_duration_seconds";
-/// Health checks, by result.
-pub const HEALTH_CHECKS: &str = "f1stream_health_checks_total";
-/// Phases of a health check (`ttfb`, `transfer`).
-pub const HEALTH_CHECK_PHASE: &str = "f1stream_health_check_phase_seconds";
-/// Segment throughput ÷ declared bandwidth of deep checks, per extractor.
-pub const HEALTH_CHECK_THROUGHPUT_RATIO: &str = "f1stream_health_check_throughput_ratio";
-/// Extraction runs, by trigger.
-pub const EXTRACTION_RUNS: &str = "f1stream_extraction_runs_total";
-/// Wall time of a whole run.
-pub const EXTRACTION_RUN_DURATION: &str = "f1stream_extraction_run_duration_seconds";
-/// Proxy and relay requests, by endpoint and status.
-pub const PROXY_REQUESTS: &str = "f1stream_proxy_requests_total";
-/// Time to the upstream's response head, by endpoint.
-pub const PROXY_UPSTREAM_SECONDS: &str = "f1stream_proxy_upstream_seconds";
-/// Bytes relayed to clients.
-pub const RELAY_BYTES: &str = "f1stream_relay_bytes_total";
-/// Relays in flight.
-pub const RELAY_ACTIVE: &str = "f1stream_relay_active";
-/// Signed paths the proxy found remembered instead of signing them again.
-pub const SIGNATURE_CACHE_HITS: &str = "f1stream_proxy_signature_cache_hits_total";
-/// Signed paths the proxy had to sign (not remembered).
-pub const SIGNATURE_CACHE_MISSES: &str = "f1stream_proxy_signature_cache_misses_total";
-/// Signed paths remembered now (`proxy.signature_cache_entries` at most).
-pub const SIGNATURE_CACHE_ENTRIES: &str = "f1stream_proxy_signature_cache_entries";
-/// Bytes of URLs and paths the remembered signed paths take.
-pub const SIGNATURE_CACHE_BYTES: &str = "f1stream_proxy_signature_cache_bytes";
-/// HTTP requests, by route template, method and status.
-pub const HTTP_REQUESTS: &str = "f1stream_http_requests_total";
-/// HTTP request latency, by route template and method.
-pub const HTTP_REQUEST_DURATION: &str = "f1stream_http_request_duration_seconds";
-/// 1 while a session's fast-polling window is open.
-pub const SCHEDULE_LIVE: &str = "f1stream_schedule_live";
-/// Start of the next session (unix seconds), 0 when none is known.
-pub const SCHEDULE_NEXT_SESSION: &str = "f1stream_schedule_next_session_timestamp_seconds";
+/// What kind of series a metric is (its `# TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up (`_total`).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations in buckets.
+    Histogram,
+}
 
-/// Always 1; its `version` label tells which build is running.
-pub const BUILD_INFO: &str = "f1stream_build_info";
-
-/// Every metric name, for documentation and dashboard checks.
-pub const ALL: [&str; 23] = [
-    EXTRACTOR_UP,
-    EXTRACTOR_STREAMS,
-    EXTRACTOR_LIVE_STREAMS,
-    EXTRACTOR_RUN_DURATION,
-    HEALTH_CHECK_DURATION,
-    HEALTH_CHECKS,
-    HEALTH_CHECK_PHASE,
-    HEALTH_CHECK_THROUGHPUT_RATIO,
-    EXTRACTION_RUNS,
-    EXTRACTION_RUN_DURATION,
-    PROXY_REQUESTS,
-    PROXY_UPSTREAM_SECONDS,
-    RELAY_BYTES,
-    RELAY_ACTIVE,
-    SIGNATURE_CACHE_HITS,
-    SIGNATURE_CACHE_MISSES,
-    SIGNATURE_CACHE_ENTRIES,
-    SIGNATURE_CACHE_BYTES,
-    HTTP_REQUESTS,
-    HTTP_REQUEST_DURATION,
-    SCHEDULE_LIVE,
-    SCHEDULE_NEXT_SESSION,
-    BUILD_INFO,
-];
-
-/// The `# HELP` line of each metric (`promtool check metrics` requires one).
-pub fn help(name: &str) -> &'static str {
-    match name {
-        EXTRACTOR_UP => "1 if the extractor's last run returned streams without error.",
-        EXTRACTOR_STREAMS => "Active streams per extractor.",
-        EXTRACTOR_LIVE_STREAMS => "Active healthy streams per extractor.",
-        EXTRACTOR_RUN_DURATION => "Time one extractor took in a run, in seconds.",
-        HEALTH_CHECK_DURATION => "Response time of health checks, in seconds, by result.",
-        HEALTH_CHECKS => "Health checks, by result (live or the error kind).",
-        HEALTH_CHECK_PHASE => "Phases of a health check (ttfb, transfer), in seconds.",
-        HEALTH_CHECK_THROUGHPUT_RATIO => "Segment probe throughput divided by the declared BANDWIDTH.",
-        EXTRACTION_RUNS => "Extraction runs, by trigger.",
-        EXTRACTION_RUN_DURATION => "Wall time of a whole extraction run, in seconds.",
-        PROXY_REQUESTS => "Proxy and relay requests, by endpoint and status.",
-        PROXY_UPSTREAM_SECONDS => "Time to the upstream's response head, in seconds, by endpoint.",
-        RELAY_BYTES => "Bytes relayed to clients.",
-        RELAY_ACTIVE => "Relays in flight.",
-        SIGNATURE_CACHE_HITS => "Signed proxy paths found remembered instead of signed again.",
-        SIGNATURE_CACHE_MISSES => "Signed proxy paths signed because they were not remembered.",
-        SIGNATURE_CACHE_ENTRIES => "Signed proxy paths remembered now.",
-        SIGNATURE_CACHE_BYTES => "Bytes of URLs and paths the remembered signed paths take.",
-        HTTP_REQUESTS => "HTTP requests, by route template, method and status.",
-        HTTP_REQUEST_DURATION => "HTTP request latency, in seconds, by route template and method.",
-        SCHEDULE_LIVE => "1 while a session's fast-polling window is open.",
-        SCHEDULE_NEXT_SESSION => "Start of the next session (unix seconds), 0 when none is known.",
-        BUILD_INFO => "Always 1; the version label tells which build is running.",
-        _ => "",
+impl MetricKind {
+    /// The name Prometheus prints after `# TYPE <name>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+        }
     }
+}
+
+/// One exported metric: everything the registry and the docs need.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    /// The exported name, `f1stream_*`.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// The `# HELP` text (`promtool check metrics` requires one).
+    pub help: &'static str,
+    /// Histogram bucket bounds in seconds or ratios; empty for the others.
+    pub buckets: &'static [f64],
+}
+
+/// Defines every metric once: a name constant (documented by its help text)
+/// and its entry in [`METRICS`], in this order. Adding a metric is one line
+/// here.
+macro_rules! metrics_table {
+    ($($constant:ident = $name:literal, $kind:ident, $help:literal $(, $buckets:expr)?;)+) => {
+        $(
+            #[doc = $help]
+            pub const $constant: &str = $name;
+        )+
+
+        /// Every metric the service exports, with its kind, help and buckets.
+        pub const METRICS: &[MetricDef] = &[
+            $(MetricDef {
+                name: $constant,
+                kind: MetricKind::$kind,
+                help: $help,
+                buckets: metrics_table!(@buckets $($buckets)?),
+            },)+
+        ];
+    };
+    (@buckets) => { &[] };
+    (@buckets $buckets:expr) => { &$buckets };
+}
+
+metrics_table! {
+    EXTRACTOR_UP = "f1stream_extractor_up", Gauge,
+        "1 if the extractor's last run returned streams without error.";
+    EXTRACTOR_STREAMS = "f1stream_extractor_streams", Gauge,
+        "Active streams per extractor.";
+    EXTRACTOR_LIVE_STREAMS = "f1stream_extractor_live_streams", Gauge,
+        "Active healthy streams per extractor.";
+    EXTRACTOR_RUN_DURATION = "f1stream_extractor_run_duration_seconds", Histogram,
+        "Time one extractor took in a run, in seconds.", RUN_BUCKETS;
+    HEALTH_CHECK_DURATION = "f1stream_health_check_duration_seconds", Histogram,
+        "Response time of health checks, in seconds, by result.", CHECK_BUCKETS;
+    HEALTH_CHECKS = "f1stream_health_checks_total", Counter,
+        "Health checks, by result (live or the error kind).";
+    HEALTH_CHECK_PHASE = "f1stream_health_check_phase_seconds", Histogram,
+        "Phases of a health check (ttfb, transfer), in seconds.", CHECK_BUCKETS;
+    HEALTH_CHECK_THROUGHPUT_RATIO = "f1stream_health_check_throughput_ratio", Histogram,
+        "Segment probe throughput divided by the declared BANDWIDTH.", RATIO_BUCKETS;
+    EXTRACTION_RUNS = "f1stream_extraction_runs_total", Counter,
+        "Extraction runs, by trigger.";
+    EXTRACTION_RUN_DURATION = "f1stream_extraction_run_duration_seconds", Histogram,
+        "Wall time of a whole extraction run, in seconds.", RUN_BUCKETS;
+    PROXY_REQUESTS = "f1stream_proxy_requests_total", Counter,
+        "Proxy and relay requests, by endpoint and status.";
+    PROXY_UPSTREAM_SECONDS = "f1stream_proxy_upstream_seconds", Histogram,
+        "Time to the upstream's response head, in seconds, by endpoint.", UPSTREAM_BUCKETS;
+    RELAY_BYTES = "f1stream_relay_bytes_total", Counter,
+        "Bytes relayed to clients.";
+    RELAY_ACTIVE = "f1stream_relay_active", Gauge,
+        "Relays in flight.";
+    SIGNATURE_CACHE_HITS = "f1stream_proxy_signature_cache_hits_total", Counter,
+        "Signed proxy paths found remembered instead of signed again.";
+    SIGNATURE_CACHE_MISSES = "f1stream_proxy_signature_cache_misses_total", Counter,
+        "Signed proxy paths signed because they were not remembered.";
+    SIGNATURE_CACHE_ENTRIES = "f1stream_proxy_signature_cache_entries", Gauge,
+        "Signed proxy paths remembered now.";
+    SIGNATURE_CACHE_BYTES = "f1stream_proxy_signature_cache_bytes", Gauge,
+        "Bytes of URLs and paths the remembered signed paths take.";
+    HTTP_REQUESTS = "f1stream_http_requests_total", Counter,
+        "HTTP requests, by route template, method and status.";
+    HTTP_REQUEST_DURATION = "f1stream_http_request_duration_seconds", Histogram,
+        "HTTP request latency, in seconds, by route template and method.", HTTP_BUCKETS;
+    SCHEDULE_LIVE = "f1stream_schedule_live", Gauge,
+        "1 while a session's fast-polling window is open.";
+    SCHEDULE_NEXT_SESSION = "f1stream_schedule_next_session_timestamp_seconds", Gauge,
+        "Start of the next session (unix seconds), 0 when none is known.";
+    BUILD_INFO = "f1stream_build_info", Gauge,
+        "Always 1; the version label tells which build is running.";
+}
+
+/// Every metric name, in table order, for documentation and dashboard checks.
+pub const ALL: [&str; METRICS.len()] = {
+    let mut names = [""; METRICS.len()];
+    let mut i = 0;
+    while i < METRICS.len() {
+        names[i] = METRICS[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// The `# HELP` text of metric `name` (empty for a name not in [`METRICS`]).
+pub fn help(name: &str) -> &'static str {
+    METRICS
+        .iter()
+        .find(|metric| metric.name == name)
+        .map_or("", |metric| metric.help)
 }
 
 /// Health check and phase buckets: 5 ms to 30 s.
@@ -171,31 +194,22 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A registry with the histogram buckets above and the label sets that
+    /// A registry with the histogram buckets of [`METRICS`] and the label sets that
     /// exist regardless of configuration already present at zero.
     pub fn new() -> Self {
-        let bucketed = [
-            (HEALTH_CHECK_DURATION, &CHECK_BUCKETS[..]),
-            (HEALTH_CHECK_PHASE, &CHECK_BUCKETS[..]),
-            (HEALTH_CHECK_THROUGHPUT_RATIO, &RATIO_BUCKETS[..]),
-            (PROXY_UPSTREAM_SECONDS, &UPSTREAM_BUCKETS[..]),
-            (EXTRACTOR_RUN_DURATION, &RUN_BUCKETS[..]),
-            (EXTRACTION_RUN_DURATION, &RUN_BUCKETS[..]),
-            (HTTP_REQUEST_DURATION, &HTTP_BUCKETS[..]),
-        ];
         let mut builder = PrometheusBuilder::new();
-        for (name, buckets) in bucketed {
+        for metric in METRICS.iter().filter(|metric| !metric.buckets.is_empty()) {
             builder = builder
-                .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+                .set_buckets_for_metric(Matcher::Full(metric.name.to_owned()), metric.buckets)
                 .expect("bucket lists are not empty");
         }
         let recorder = builder.build_recorder();
         // The exporter keeps one description per name, whatever the type.
-        for name in ALL {
+        for metric in METRICS {
             recorder.describe_gauge(
-                KeyName::from_const_str(name),
+                KeyName::from_const_str(metric.name),
                 None,
-                SharedString::const_str(help(name)),
+                SharedString::const_str(metric.help),
             );
         }
         let handle = recorder.handle();
@@ -473,6 +487,61 @@ mod tests {
             }
         }
         assert!(text.contains(&format!("# HELP {EXTRACTOR_UP} ")));
+    }
+
+    #[test]
+    fn every_table_entry_is_unique_named_f1stream_and_has_help() {
+        let mut names = std::collections::HashSet::new();
+        for metric in METRICS {
+            assert!(names.insert(metric.name), "{} is listed twice", metric.name);
+            assert!(metric.name.starts_with("f1stream_"), "{}", metric.name);
+            assert!(!metric.help.trim().is_empty(), "{} has no help text", metric.name);
+            assert_eq!(help(metric.name), metric.help);
+            assert_eq!(
+                metric.kind == MetricKind::Histogram,
+                !metric.buckets.is_empty(),
+                "{}: histograms and only histograms have buckets",
+                metric.name
+            );
+            assert!(
+                metric.buckets.windows(2).all(|pair| pair[0] < pair[1]),
+                "{}: buckets ascend",
+                metric.name
+            );
+            assert_eq!(
+                metric.kind == MetricKind::Counter,
+                metric.name.ends_with("_total"),
+                "{}: counters and only counters end in _total",
+                metric.name
+            );
+        }
+        assert_eq!(ALL.len(), METRICS.len());
+        assert!(ALL.iter().zip(METRICS).all(|(name, metric)| *name == metric.name));
+        assert_eq!(help("f1stream_no_such_metric"), "");
+    }
+
+    #[test]
+    fn every_exported_type_is_the_kind_in_the_table() {
+        let metrics = Metrics::new();
+        metrics.register_extractors(["demo"]);
+        let text = metrics.render();
+        let mut typed = 0;
+        for metric in METRICS {
+            if let Some(line) = text
+                .lines()
+                .find(|line| line.starts_with(&format!("# TYPE {} ", metric.name)))
+            {
+                typed += 1;
+                assert_eq!(
+                    line,
+                    format!("# TYPE {} {}", metric.name, metric.kind.as_str()),
+                    "{}",
+                    metric.name
+                );
+            }
+        }
+        // HTTP series exist only after a request; every other one from startup.
+        assert_eq!(typed, METRICS.len() - 2, "{text}");
     }
 
     #[test]

@@ -7,6 +7,31 @@ use std::str::FromStr;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Longest `site_key` (extractor key, and the `src` of a proxy URL).
+pub const MAX_SITE_KEY_CHARS: usize = 64;
+
+/// Whether `key` is an acceptable site key: 1 to [`MAX_SITE_KEY_CHARS`]
+/// characters of `[a-z0-9_-]`. One rule for the configuration, the API's
+/// `site_key` filter and the proxy's `src`, so a key that loads is a key
+/// every part accepts.
+pub fn is_valid_site_key(key: &str) -> bool {
+    (1..=MAX_SITE_KEY_CHARS).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Orders `/streams` can be served in (`ranking.default_order`, `order=`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RankingOrder {
+    /// Healthy, live broadcasts first, fastest response first.
+    #[default]
+    Fastest,
+    /// By a score from recent history.
+    Score,
+}
+
 /// A stream as a source reports it, before any check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamCandidate {
@@ -510,6 +535,17 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_key_accepts_1_to_64_lowercase_digits_dash_underscore_only() {
+        assert!(is_valid_site_key("demo_2-x"));
+        assert!(!is_valid_site_key("Demo"));
+        assert!(!is_valid_site_key(""));
+        assert!(!is_valid_site_key("a b"));
+        assert!(is_valid_site_key(&"a".repeat(MAX_SITE_KEY_CHARS)));
+        assert!(!is_valid_site_key(&"a".repeat(MAX_SITE_KEY_CHARS + 1)));
+        assert!(!is_valid_site_key("é"));
+    }
 
     #[test]
     fn session_types_order_as_listed_in_all() {

@@ -1,4 +1,4 @@
-//! Retention of raw health checks (issue 5): checks older than
+//! Retention of raw health checks: checks older than
 //! `database.retention_days` are deleted in small batches with a pause
 //! between them, so no write lock is held long enough to stall a run or the
 //! API; hourly rollups and state changes are kept forever. After pruning,

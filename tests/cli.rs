@@ -1,4 +1,5 @@
-//! The binary itself: `extract`, `check`, `sign`, and configuration errors.
+//! The binary itself: `extract`, `check`, `sign`, configuration errors, and
+//! when its logs carry colours.
 
 mod common;
 
@@ -123,6 +124,11 @@ async fn configuration_errors_stop_the_binary_naming_the_problem() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("timeout"), "{stderr}");
+    assert_eq!(
+        stderr.matches("for key \"default.health.timeout\"").count(),
+        1,
+        "the reason is said once: {stderr}"
+    );
 }
 
 #[tokio::test]
@@ -169,4 +175,22 @@ async fn sign_prints_a_path_the_service_on_the_same_database_serves() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    use f1_stream::cli::log_colours;
+    use std::ffi::OsStr;
+    assert!(log_colours(true, None), "a terminal without NO_COLOR");
+    assert!(!log_colours(false, None), "a pipe or a file gets plain text");
+    assert!(!log_colours(true, Some(OsStr::new("1"))), "NO_COLOR=1");
+    assert!(
+        !log_colours(true, Some(OsStr::new("false"))),
+        "any non-empty value"
+    );
+    assert!(
+        log_colours(true, Some(OsStr::new(""))),
+        "an empty NO_COLOR is unset"
+    );
+    assert!(!log_colours(false, Some(OsStr::new(""))));
 }

@@ -1,4 +1,4 @@
-//! The configuration loader (SPEC §4): defaults, the shipped file, unknown
+//! The configuration loader: defaults, the shipped file, unknown
 //! keys, bad values, the extractor list and `F1S_` environment overrides.
 //!
 //! The crate forbids `unsafe_code` for every target, so this file cannot call
@@ -90,7 +90,7 @@ fn built_in_defaults_match_spec_section_4() {
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.server.public_url, "");
     assert_eq!(config.server.cors_allow_origins, ["*"]);
-    assert_eq!(config.server.metrics_listen, "");
+    assert_eq!(config.server.metrics_listen, None);
     assert_eq!(config.database.url, "sqlite://data/f1-stream.db");
     assert_eq!(config.database.retention_days, 30);
     assert!(!config.network.allow_private_networks);
@@ -112,7 +112,7 @@ fn built_in_defaults_match_spec_section_4() {
     assert_eq!(config.proxy.relay_idle_timeout_secs, 30);
     assert_eq!(config.proxy.max_playlist_bytes, 4_194_304);
     assert!(config.proxy.require_signature);
-    assert_eq!(config.proxy.signing_key, "");
+    assert_eq!(config.proxy.signing_key.expose(), "");
     assert_eq!(config.proxy.signature_cache_entries, 32_768);
     assert!(config.schedule.enabled);
     assert_eq!(config.schedule.url, "https://api.jolpi.ca/ergast/f1/current.json");
@@ -240,6 +240,64 @@ fn default_file_is_not_searched_for_in_parent_directories() {
     );
 }
 
+// --- secrets ------------------------------------------------------------------
+
+#[test]
+fn debug_of_a_config_never_prints_the_signing_key() {
+    let key = "s3cr3t-signing-key-value";
+    let config = parse(&format!("[proxy]\nsigning_key = \"{key}\"\n")).expect("valid");
+    assert_eq!(
+        config.proxy.signing_key.expose(),
+        key,
+        "the key is loaded as written"
+    );
+    for printed in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{:?}", config.proxy),
+    ] {
+        assert!(!printed.contains(key), "key printed: {printed}");
+        assert!(printed.contains("signing_key: \"<redacted>\""), "{printed}");
+    }
+    let unset = format!("{:?}", Config::default().proxy);
+    assert!(
+        unset.contains("signing_key: \"\""),
+        "an unset key shows as empty: {unset}"
+    );
+}
+
+#[test]
+fn a_set_signing_key_is_never_serialized() {
+    let mut config = Config::default();
+    assert!(serde_json::to_string(&config).is_ok(), "defaults serialize");
+    config.proxy.signing_key = f1_stream::config::Secret::new("s3cr3t-signing-key-value");
+    let err = serde_json::to_string(&config).expect_err("a set secret does not serialize");
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+}
+
+// --- rules shared with the proxy ---------------------------------------------------
+
+/// The proxy keeps its own copies of the site-key rule and of the default
+/// signed-path memory; they must agree with the ones config owns.
+#[test]
+fn the_proxy_accepts_exactly_the_site_keys_the_config_accepts_and_shares_its_defaults() {
+    use f1_stream::model::{MAX_SITE_KEY_CHARS, is_valid_site_key};
+    use f1_stream::proxy::token;
+    let mut keys: Vec<String> = (0u8..=255).map(|b| char::from(b).to_string()).collect();
+    keys.extend(["", "demo", "demo_2-x", "Demo", "a b", "é", "a.b"].map(String::from));
+    for len in [MAX_SITE_KEY_CHARS - 1, MAX_SITE_KEY_CHARS, MAX_SITE_KEY_CHARS + 1] {
+        keys.push("k".repeat(len));
+    }
+    for key in &keys {
+        assert_eq!(token::is_valid_src(key), is_valid_site_key(key), "{key:?}");
+    }
+    assert_eq!(token::MAX_SRC_CHARS, MAX_SITE_KEY_CHARS);
+    assert_eq!(
+        Config::default().proxy.signature_cache_entries,
+        token::DEFAULT_PATH_CACHE_ENTRIES
+    );
+}
+
 // --- unknown keys -----------------------------------------------------------
 
 #[test]
@@ -328,11 +386,38 @@ fn listen_that_is_not_an_address_fails_naming_the_key() {
 
 #[test]
 fn bad_metrics_listen_and_public_url_fail_naming_the_key() {
-    assert_invalid_key("[server]\nmetrics_listen = \"nope\"\n", "server.metrics_listen");
+    // Parsed by serde, so figment's error names the key.
+    assert_rejected(
+        "[server]\nmetrics_listen = \"nope\"\n",
+        &["server.metrics_listen", "\"nope\" is not an address"],
+    );
+    assert_rejected("[server]\nmetrics_listen = 9464\n", &["server.metrics_listen"]);
     assert_invalid_key("[server]\npublic_url = \"ftp://x\"\n", "server.public_url");
     assert_invalid_key(
         "[server]\ncors_allow_origins = [\"not a url\"]\n",
         "server.cors_allow_origins",
+    );
+}
+
+#[test]
+fn metrics_listen_is_an_optional_address_where_empty_or_absent_is_none() {
+    assert_eq!(parse("").expect("valid").server.metrics_listen, None);
+    assert_eq!(
+        parse("[server]\nmetrics_listen = \"\"\n")
+            .expect("valid")
+            .server
+            .metrics_listen,
+        None
+    );
+    let set = parse("[server]\nmetrics_listen = \"127.0.0.1:9464\"\n").expect("valid");
+    assert_eq!(
+        set.server.metrics_listen,
+        Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464)))
+    );
+    let v6 = parse("[server]\nmetrics_listen = \"[::1]:0\"\n").expect("valid");
+    assert_eq!(
+        v6.server.metrics_listen,
+        Some("[::1]:0".parse().expect("address"))
     );
 }
 
@@ -677,6 +762,8 @@ fn environment_overrides_the_file_and_bad_env_values_fail_naming_the_key() {
         &[
             ("F1S_HEALTH__CONCURRENCY", "7"),
             ("F1S_SERVER__LISTEN", "127.0.0.1:9099"),
+            ("F1S_PROXY__SIGNING_KEY", "key from the environment"),
+            ("F1S_SERVER__METRICS_LISTEN", "127.0.0.1:9464"),
         ],
     );
     assert_scenario_passes("invalid", &[("F1S_HEALTH__CONCURRENCY", "0")]);
@@ -700,6 +787,11 @@ fn environment_scenario_in_a_child_process() {
             let config = load().expect("file plus environment loads");
             assert_eq!(config.health.concurrency, 7, "the environment beats the file");
             assert_eq!(config.server.listen.to_string(), "127.0.0.1:9099");
+            assert_eq!(config.proxy.signing_key.expose(), "key from the environment");
+            assert_eq!(
+                config.server.metrics_listen,
+                Some("127.0.0.1:9464".parse().expect("address"))
+            );
             assert_eq!(
                 config.health.max_bytes, 4096,
                 "keys the environment leaves alone keep the file's value"

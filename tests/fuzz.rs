@@ -428,6 +428,7 @@ const TOML_PIECES: &[&str] = &[
     "[[extractors]]\n",
     "[ranking]\n",
     "listen = ",
+    "metrics_listen = ",
     "url = ",
     "max_size_mb = ",
     "retention_days = ",

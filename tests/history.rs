@@ -1,4 +1,4 @@
-//! Durable health history (issue 5) through the real database and service:
+//! Durable health history through the real database and service:
 //! rollups equal the raw checks, events sit exactly at transitions, retention
 //! keeps rollups and events, the history API pages, filters and refuses bad
 //! input, and every SQL example of docs/SQL.md runs against real data.
@@ -118,7 +118,7 @@ fn extractors() -> Vec<ExtractorConfig> {
 /// A migrated database knowing the `demo` and `backup` extractors.
 async fn open(url: &str) -> Database {
     let db = Database::open(url).await.expect("database opens");
-    db.sync_extractors(&extractors())
+    db.sync_extractors(&f1_stream::app::extractor_records(&extractors()))
         .await
         .expect("extractors stored");
     db

@@ -2,9 +2,9 @@
 //! with temporary configs, and on the in-process service where a process
 //! boundary adds nothing: SIGKILL while a run is stored, SIGTERM during
 //! active relays, a corrupt or read-only database at start, a full disk
-//! (size-limited database), and a second instance on the same database.
-//! Each test also checks what must NOT have changed (the file, the previous
-//! run, the other requests).
+//! (size-limited database), a second instance on the same database, and
+//! plain (uncoloured) logs on a pipe. Each test also checks what must NOT
+//! have changed (the file, the previous run, the other requests).
 
 mod common;
 
@@ -60,22 +60,66 @@ fn sha256(path: &Path) -> String {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .expect("address")
-        .port()
-}
+/// Log filter of the children: warnings, plus the command line's own info
+/// lines (`listening on ADDR`, which tells the test the bound port).
+const CHILD_LOG: &str = "warn,f1_stream::cli=info";
 
 fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BINARY);
     command
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", CHILD_LOG)
         .stdin(Stdio::null())
         .kill_on_drop(true);
     command
+}
+
+/// Starts `f1-stream serve -c config` with stderr piped. Its config should
+/// listen on port 0; [`listening`] then learns the port the child bound, so
+/// no port is picked (and raced for) by the test.
+fn spawn_serve(config: &Path) -> Child {
+    command(&["serve", "-c", config.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts")
+}
+
+/// Reads a `serve` child's stderr until it logs `listening on ADDR` and
+/// checks that `/health` answers there. Returns `http://ADDR` and a task
+/// that keeps draining stderr (so a full pipe never stalls the child) and
+/// resolves to everything the child wrote once it exits.
+async fn listening(child: &mut Child) -> (String, tokio::task::JoinHandle<String>) {
+    const NEEDLE: &str = "listening on ";
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let address = loop {
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(line) = text.lines().find(|line| line.contains(NEEDLE))
+            && text.contains(&format!("{line}\n"))
+        {
+            let (_, address) = line.split_once(NEEDLE).expect("needle in line");
+            break address.trim().to_owned();
+        }
+        let read = tokio::time::timeout_at(deadline, stderr.read(&mut buffer))
+            .await
+            .expect("serve reports its address in time")
+            .expect("read stderr");
+        assert!(read > 0, "serve ended before listening: {text}");
+        seen.extend_from_slice(&buffer[..read]);
+    };
+    let drain = tokio::spawn(async move {
+        let _ = stderr.read_to_end(&mut seen).await;
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let base = format!("http://{address}");
+    let health = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap_or_else(|e| panic!("{base} serves once it says it listens: {e}"));
+    assert_eq!(health.status(), 200, "{base} never started serving");
+    (base, drain)
 }
 
 /// Runs the binary to completion: (exit code, stderr).
@@ -85,20 +129,6 @@ async fn run(args: &[&str]) -> (Option<i32>, String) {
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// Waits until the child's `/health` answers (a child gives no other sign).
-async fn wait_until_serving(base: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Ok(response) = reqwest::get(format!("{base}/health")).await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{base} never started serving");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn sigterm(child: &Child) {
@@ -189,6 +219,42 @@ async fn stored_runs(db: &Path) -> i64 {
         .unwrap_or(0);
     pool.close().await;
     runs
+}
+
+// --- logs -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("f1.db");
+    let config = write(
+        &dir.path().join("config.toml"),
+        &child_config(&db, "127.0.0.1:0", "extractors = []", no_startup_run()),
+    );
+    // Every info line, and NO_COLOR unset: only the pipe can turn colours off.
+    let mut child = command(&["serve", "-c", config.to_str().expect("utf-8")])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let (_base, stderr) = listening(&mut child).await;
+    sigterm(&child);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("exits")
+        .expect("reaped");
+    assert_eq!(status.code(), Some(0));
+    let stderr = stderr.await.expect("stderr drained");
+    assert!(
+        stderr.contains("INFO") && stderr.contains("listening on") && stderr.contains("shutting down"),
+        "the log lines were captured: {stderr}"
+    );
+    assert!(
+        !stderr.contains("\x1b["),
+        "ANSI escape codes in piped logs: {stderr:?}"
+    );
 }
 
 // --- SIGKILL while storing -------------------------------------------------------
@@ -320,10 +386,17 @@ async fn sigkill_while_a_run_is_stored_leaves_the_previous_complete_run_and_no_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_during_20_relays_lets_them_finish_or_cuts_them_at_the_grace_period_and_exits_0() {
-    const GRACE: Duration = Duration::from_secs(2);
+    const GRACE: Duration = Duration::from_secs(5);
+    // The stalled relays would last until the relay idle timeout (set to
+    // 60 s below), and the process with them: anything that ends them and
+    // exits before CUT_BEFORE is the grace period's doing. Far above GRACE,
+    // so a loaded machine cannot push a correct cut past it.
+    const IDLE: &str = "relay_idle_timeout_secs = 60\n";
+    const CUT_BEFORE: Duration = Duration::from_secs(30);
     const LATE_BYTES: usize = 300_000;
     let origin = FakeOrigin::start().await;
-    // Ten relays whose upstream answers 1 s after the signal: they finish.
+    // Ten relays whose upstream answers 1 s after its request, so well
+    // inside the grace period after the signal: they finish.
     origin.route(
         "/late.ts",
         Reply::bytes(vec![0x47u8; LATE_BYTES]).delay(Duration::from_millis(1000)),
@@ -332,22 +405,16 @@ async fn sigterm_during_20_relays_lets_them_finish_or_cuts_them_at_the_grace_per
     origin.route("/stalled.ts", Reply::stall(vec![0x47u8; 1880]));
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("f1.db");
-    let base = format!("http://127.0.0.1:{}", free_port());
-    let config = write(
-        &dir.path().join("config.toml"),
-        &child_config(
-            &db,
-            base.trim_start_matches("http://"),
-            "extractors = []",
-            no_startup_run(),
-        ),
+    let toml = child_config(&db, "127.0.0.1:0", "extractors = []", no_startup_run());
+    let toml = common::replace_once(
+        &toml,
+        "shutdown_grace_secs = 2\n",
+        &format!("shutdown_grace_secs = {}\n", GRACE.as_secs()),
     );
-    let mut child = command(&["serve", "-c", config.to_str().expect("utf-8")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    wait_until_serving(&base).await;
+    let toml = common::replace_once(&toml, "[proxy]\n", &format!("[proxy]\n{IDLE}"));
+    let config = write(&dir.path().join("config.toml"), &toml);
+    let mut child = spawn_serve(&config);
+    let (base, _stderr) = listening(&mut child).await;
 
     let signer = Signer::new(SIGNING_KEY.as_bytes());
     let client = reqwest::Client::new();
@@ -394,9 +461,9 @@ async fn sigterm_during_20_relays_lets_them_finish_or_cuts_them_at_the_grace_per
 
     let signalled = Instant::now();
     sigterm(&child);
-    let status = tokio::time::timeout(GRACE + Duration::from_secs(5), child.wait())
+    let status = tokio::time::timeout(CUT_BEFORE, child.wait())
         .await
-        .expect("the process exits within the grace period plus a margin")
+        .expect("the process exits at the end of the grace period, long before the idle timeout")
         .expect("reaped");
     let exited = signalled.elapsed();
     eprintln!("SIGTERM: exited {exited:?} after the signal");
@@ -422,8 +489,8 @@ async fn sigterm_during_20_relays_lets_them_finish_or_cuts_them_at_the_grace_per
         let after = ended.duration_since(signalled);
         eprintln!("SIGTERM: a stalled relay was cut {after:?} after the signal");
         assert!(
-            after >= GRACE - Duration::from_millis(300) && after < GRACE + Duration::from_secs(5),
-            "cut at the end of the grace period, not before nor much after: {after:?}"
+            after >= GRACE - Duration::from_millis(300) && after < CUT_BEFORE,
+            "cut at the end of the grace period, not before it nor at the idle timeout: {after:?}"
         );
     }
     assert!(
@@ -515,14 +582,13 @@ async fn a_corrupt_database_stops_the_start_with_a_clear_error_and_the_file_is_l
         let db = write(&case.join("f1.db"), "");
         std::fs::write(&db, &bytes).expect("write corrupt database");
         let before = sha256(&db);
-        let port = free_port();
         // An extractor to sync: the start would write its row if it got
         // that far.
         let config = write(
             &case.join("config.toml"),
             &child_config(
                 &db,
-                &format!("127.0.0.1:{port}"),
+                "127.0.0.1:0",
                 "",
                 "[[extractors]]\nsite_key = \"s\"\nsite_name = \"S\"\nkind = \"static\"\n\
                  streams = [{ url = \"http://127.0.0.1:9/v.m3u8\" }]\n",
@@ -547,11 +613,13 @@ async fn a_corrupt_database_stops_the_start_with_a_clear_error_and_the_file_is_l
             );
             assert_eq!(stderr.matches(reason).count(), 1, "said once: {stderr}");
             assert_eq!(sha256(&db), before, "{name}: the file is untouched");
+            // `serve` logs this right after binding its port (CHILD_LOG
+            // shows it), so its absence means no port was ever bound.
+            assert!(
+                !stderr.contains("listening on"),
+                "{name}: {subcommand}: nothing was served: {stderr}"
+            );
         }
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-            "{name}: nothing was served"
-        );
     }
     // The intact database beside them still opens.
     assert_eq!(assert_only_complete_runs(&good, 50, 1).await, 1);
@@ -576,10 +644,9 @@ async fn a_read_only_database_stops_the_start_with_a_clear_error_and_the_file_is
     for leftover in ["f1.db-wal", "f1.db-shm"] {
         assert!(!dir.path().join(leftover).exists(), "closed cleanly");
     }
-    let port = free_port();
     let config = write(
         &dir.path().join("config.toml"),
-        &child_config(&db, &format!("127.0.0.1:{port}"), "extractors = []", ""),
+        &child_config(&db, "127.0.0.1:0", "extractors = []", ""),
     );
     chmod(&db, 0o444);
     chmod(&config, 0o644);
@@ -616,7 +683,7 @@ async fn a_read_only_database_stops_the_start_with_a_clear_error_and_the_file_is
             PATIENCE,
             Command::new(program)
                 .args(&args)
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", CHILD_LOG)
                 .kill_on_drop(true)
                 .output(),
         )
@@ -638,11 +705,13 @@ async fn a_read_only_database_stops_the_start_with_a_clear_error_and_the_file_is
             "{subcommand}: {stderr}"
         );
         assert_eq!(sha256(&db), before, "{subcommand}: the file is untouched");
+        // `serve` logs this right after binding its port (CHILD_LOG shows
+        // it), so its absence means no port was ever bound.
+        assert!(
+            !stderr.contains("listening on"),
+            "{subcommand}: nothing was served: {stderr}"
+        );
     }
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "nothing was served"
-    );
     // Made writable again, it holds the run it had.
     chmod(&db, 0o644);
     assert_eq!(assert_only_complete_runs(&db, 50, 1).await, 1);
@@ -759,25 +828,17 @@ async fn a_second_instance_on_the_same_database_is_safe_every_run_of_both_is_sto
     );
     // Both start at once on a new file (racing to migrate it) and each
     // runs an extraction at startup.
-    let bases: Vec<String> = (0..2)
-        .map(|_| format!("http://127.0.0.1:{}", free_port()))
+    let mut servers: Vec<Child> = (0..2)
+        .map(|i| {
+            spawn_serve(&write(
+                &dir.path().join(format!("serve{i}.toml")),
+                &child_config(&db, "127.0.0.1:0", "", &extractor),
+            ))
+        })
         .collect();
-    let mut servers = Vec::new();
-    for (i, base) in bases.iter().enumerate() {
-        let config = write(
-            &dir.path().join(format!("serve{i}.toml")),
-            &child_config(&db, base.trim_start_matches("http://"), "", &extractor),
-        );
-        servers.push(
-            command(&["serve", "-c", config.to_str().expect("utf-8")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("serve starts"),
-        );
-    }
-    for base in &bases {
-        wait_until_serving(base).await;
+    let mut bases = Vec::new();
+    for server in &mut servers {
+        bases.push(listening(server).await.0);
     }
     let cli_config = write(
         &dir.path().join("cli.toml"),

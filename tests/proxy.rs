@@ -298,6 +298,41 @@ fn live_window(reload: usize) -> String {
 }
 
 #[tokio::test]
+async fn a_generated_key_kept_in_the_database_signs_as_its_decoded_bytes_and_a_configured_one_as_its_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("f1.db");
+    // A database as any earlier start left it: the generated key stored as
+    // base64url text (here of the bytes 0..32).
+    let db = f1_stream::db::Database::open(&format!("sqlite://{}", db_path.display()))
+        .await
+        .expect("opens");
+    let stored = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    db.setting_or_insert("proxy_signing_key", stored)
+        .await
+        .expect("stored");
+    db.close().await;
+    let url = "https://cdn.example/live/index.m3u8";
+    let signed_with = |key: &[u8]| token::Signer::new(key).path(Kind::Proxy, url, None);
+
+    let service = TestService::start_on(&db_path, "").await;
+    let path = service.app.signer().path(Kind::Proxy, url, None);
+    assert_eq!(path, signed_with(&(0u8..32).collect::<Vec<u8>>()));
+    assert_ne!(
+        path,
+        signed_with(stored.as_bytes()),
+        "the stored text is not the key"
+    );
+    service.stop().await;
+
+    let configured = TestService::start_on(&db_path, "[proxy]\nsigning_key = \"shared test key\"\n").await;
+    assert_eq!(
+        configured.app.signer().path(Kind::Proxy, url, None),
+        signed_with(b"shared test key")
+    );
+    configured.stop().await;
+}
+
+#[tokio::test]
 async fn reloads_are_rewritten_the_same_whether_signed_paths_are_remembered_or_not() {
     let origin = FakeOrigin::start().await;
     // Same key and public URL, so both write the same bytes.

@@ -448,7 +448,7 @@ fn times(runs: &[Run]) -> Vec<String> {
 }
 
 /// Consecutive runs with the same reason and session at a constant spacing,
-/// collapsed into one line: the table in the closing note.
+/// collapsed into one line, for a table a reader can check by eye.
 fn decision_table(runs: &[Run]) -> String {
     let mut out = String::from("| runs (UTC) | count | reason | session |\n| --- | --- | --- | --- |\n");
     let mut i = 0;

@@ -1,4 +1,4 @@
-//! Health history over HTTP (issue 5, SPEC §7.2–7.3): one stream with its
+//! Health history over HTTP (README "History and SQL"): one stream with its
 //! uptime, its raw checks and state changes, an extractor's uptime series for
 //! charts, and the stored runs. Every list is newest first behind an opaque
 //! cursor; times accept RFC 3339 or unix seconds.

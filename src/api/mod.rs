@@ -165,7 +165,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// CORS as SPEC §7.5: configured origins, read-only methods, `Range` allowed.
+/// CORS for players on other origins: the configured origins
+/// (`server.cors_allow_origins`), read-only methods, `Range` allowed.
 pub fn cors_layer(server: &ServerConfig) -> CorsLayer {
     let origins = if server.cors_allow_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()

@@ -1,4 +1,5 @@
-//! The F1 calendar over HTTP (SPEC §7.4): `GET /schedule` with statuses
+//! The F1 calendar over HTTP (README "F1 calendar and polling"):
+//! `GET /schedule` with statuses
 //! computed at request time, and `POST /schedule/refresh`.
 
 use axum::Json;

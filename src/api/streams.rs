@@ -1,4 +1,4 @@
-//! Stream list, extractor status and manual runs (SPEC §7.2–7.3).
+//! Stream list, extractor status and manual runs (README "HTTP API").
 
 use axum::Json;
 use axum::extract::State;
@@ -11,10 +11,8 @@ use utoipa_axum::routes;
 
 use super::openapi::{ErrorBody, TAG_EXTRACTION, TAG_STREAMS, string_enum, string_enum_with_default};
 use super::{ApiError, ApiQuery, AppState, public_base};
-use crate::config::RankingOrder;
-use crate::config::is_valid_site_key;
 use crate::db::{StreamFilter, StreamRow};
-use crate::model::{HealthState, RunTrigger, SessionType, StreamType};
+use crate::model::{HealthState, RankingOrder, RunTrigger, SessionType, StreamType, is_valid_site_key};
 use crate::proxy::token::{Kind, Signer};
 
 /// Largest `limit` a list accepts.

@@ -1,4 +1,4 @@
-//! Durable health history (issue 5): hourly rollups and state-change events
+//! Durable health history: hourly rollups and state-change events
 //! written inside [`Database::store_run`]'s transaction, the reads behind the
 //! history API (checks, events, uptime over any range, runs), and the
 //! retention primitives (batched pruning, `PRAGMA optimize`, incremental

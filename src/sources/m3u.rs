@@ -82,7 +82,7 @@ pub fn parse_m3u(text: &str, base: Option<&Url>, title_filter: Option<&Regex>) -
             continue;
         }
         if let Some(info) = line.strip_prefix("#EXTINF:") {
-            entry = parse_extinf(info);
+            entry = iptv_extinf(info);
         } else if let Some(group) = line.strip_prefix("#EXTGRP:") {
             entry.group = Some(group.trim().to_owned());
         } else if line.starts_with('#') {
@@ -117,8 +117,15 @@ pub fn parse_m3u(text: &str, base: Option<&Url>, title_filter: Option<&Regex>) -
     found
 }
 
-/// Parses `-1 tvg-id="x" tvg-name="Name" group-title="F1",Display title`.
-fn parse_extinf(info: &str) -> Entry {
+/// Reads the IPTV `#EXTINF` grammar of channel lists:
+/// `-1 tvg-id="x" tvg-name="Name" group-title="F1",Display title`, i.e. a
+/// duration, then space-separated `key="value"` pairs, then the title after
+/// the first comma outside quotes (the title itself may hold commas and
+/// quotes). This is not an RFC 8216 attribute list, so
+/// `crate::hls::attributes` does not fit: there a comma separates pairs,
+/// so the title after it would be read as one more pair (or dropped when
+/// it holds no `=`), and the leading duration would run into the first key.
+fn iptv_extinf(info: &str) -> Entry {
     let mut entry = Entry::default();
     let mut tvg_name = None;
     let mut rest = info;
@@ -233,10 +240,27 @@ mod tests {
         for text in [
             "",
             "#EXTINF",
-            "#EXTINF:-1 a=\"unterminated,Title\nhttp://x/a.m3u8",
+            "#EXTINF:-1 a=\"b\",",
             "\u{feff}\n\n",
+            "not a url\n#EXTGRP:\n<html>",
+            "\u{0}\u{7f}\r\r\n",
         ] {
-            let _ = parse_m3u(text, None, None);
+            assert_eq!(parse_m3u(text, None, None), [], "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_unterminated_quote_costs_the_title_not_the_stream() {
+        let found = parse_m3u("#EXTINF:-1 a=\"unterminated,Title\nhttp://x/a.m3u8", None, None);
+        assert_eq!(found, [StreamCandidate::new("http://x/a.m3u8")]);
+    }
+
+    #[test]
+    fn iptv_attributes_are_space_separated_and_the_title_follows_the_first_comma_outside_quotes() {
+        let entry = iptv_extinf("-1 tvg-name=\"Sprint, Live\" group-title=\"F1, 2026\",Race, \"Main\" feed");
+        assert_eq!(entry.title.as_deref(), Some("Race, \"Main\" feed"));
+        assert_eq!(entry.group.as_deref(), Some("F1, 2026"));
+        let untitled = iptv_extinf("-1 tvg-name=\"Sprint, Live\",");
+        assert_eq!(untitled.title.as_deref(), Some("Sprint, Live"));
     }
 }
