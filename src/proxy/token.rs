@@ -49,6 +49,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use url::Url;
 
+pub use super::kind::Kind;
 use super::path_cache::{PathCache, PathCacheStats};
 
 /// Longest accepted base64url-encoded upstream URL, in bytes. Real playlist
@@ -68,31 +69,11 @@ const MAX_EXTENSION_CHARS: usize = 16;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Which endpoint a proxy URL targets; part of what is signed, so a relay
-/// URL cannot be replayed as a playlist URL or the reverse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// `/proxy`: a playlist, fetched whole and rewritten.
-    Proxy,
-    /// `/relay`: segments, keys, init sections and other bytes, streamed.
-    Relay,
-}
-
-impl Kind {
-    /// The path prefix and signed name: `"proxy"` or `"relay"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Proxy => "proxy",
-            Kind::Relay => "relay",
-        }
-    }
-
-    /// The `<name>` used when the upstream URL has no last path segment.
-    fn default_name(self) -> &'static str {
-        match self {
-            Kind::Proxy => "index.m3u8",
-            Kind::Relay => "segment.ts",
-        }
+/// The `<name>` used when the upstream URL has no last path segment.
+fn default_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Proxy => "index.m3u8",
+        Kind::Relay => "segment.ts",
     }
 }
 
@@ -488,7 +469,7 @@ fn push_name(out: &mut String, kind: Kind, segment: &str) {
     let mut name = [0u8; MAX_NAME_CHARS];
     let len = write_name(&mut name, kind, segment);
     // Only ASCII is written, so this never falls back.
-    out.push_str(std::str::from_utf8(&name[..len]).unwrap_or(kind.default_name()));
+    out.push_str(std::str::from_utf8(&name[..len]).unwrap_or(default_name(kind)));
 }
 
 /// Bytes kept as they are in a `<name>`; every other byte becomes `_`.
@@ -509,7 +490,7 @@ fn write_name(buffer: &mut [u8; MAX_NAME_CHARS], kind: Kind, segment: &str) -> u
     let decoded = percent_decode(segment);
     let name: &[u8] = &decoded;
     if matches!(name, b"" | b"." | b"..") {
-        let default = kind.default_name().as_bytes();
+        let default = default_name(kind).as_bytes();
         buffer[..default.len()].copy_from_slice(default);
         return default.len();
     }
@@ -622,12 +603,6 @@ mod tests {
     /// The `<token>` segment of a path written by [`Signer::path`].
     fn token_of(path: &str) -> &str {
         path.split('/').nth(2).expect("path has a token segment")
-    }
-
-    #[test]
-    fn kind_names_are_the_path_prefixes() {
-        assert_eq!(Kind::Proxy.as_str(), "proxy");
-        assert_eq!(Kind::Relay.as_str(), "relay");
     }
 
     #[test]
