@@ -226,6 +226,26 @@ async fn a_url_with_another_scheme_or_credentials_is_refused_before_any_request(
 }
 
 #[tokio::test]
+async fn a_redirect_to_another_scheme_or_to_credentials_is_refused_without_counting_as_blocked() {
+    let origin = FakeOrigin::start().await;
+    let with_credentials = format!("http://user:pw@{}/target", origin.addr);
+    origin.route("/to-ftp", Reply::redirect("ftp://example.com/a.m3u8"));
+    origin.route("/to-credentials", Reply::redirect(&with_credentials));
+    for (path, message) in [
+        ("/to-ftp", "unsupported scheme \"ftp\""),
+        ("/to-credentials", "credentials"),
+    ] {
+        let err = get(&open(), &origin.url(path), ROOMY)
+            .await
+            .expect_err("redirect refused");
+        assert!(matches!(err.failure(), FetchFailure::Other(_)), "{path}: {err:?}");
+        assert_eq!(err.error_kind(), ErrorKind::Other, "{path}");
+        assert!(err.to_string().contains(message), "{path}: {err}");
+    }
+    assert!(origin.requests_to("/target").is_empty());
+}
+
+#[tokio::test]
 async fn an_address_in_allow_addresses_is_reached_while_other_private_ones_stay_refused() {
     let exempt = FakeOrigin::start_on("127.0.0.2").await;
     exempt.route("/a.m3u8", Reply::playlist(MEDIA_LIVE));
@@ -388,6 +408,40 @@ async fn head_only_of_a_resource_within_the_limit_is_complete_from_a_200_or_a_wh
     }
     let asked = &origin.requests_to("/whole-206.m3u8")[0];
     assert_eq!(asked.headers["range"], "bytes=0-8191");
+}
+
+#[tokio::test]
+async fn head_only_of_a_resource_of_exactly_the_limit_is_complete_only_when_its_length_says_so() {
+    let origin = FakeOrigin::start().await;
+    let body = sized_body(100);
+    origin.route("/ranged", Reply::bytes(body.clone()).honour_range());
+    origin.route("/plain", Reply::bytes(body.clone()));
+    for path in ["/ranged", "/plain"] {
+        let fetched = open()
+            .fetch(Fetch::get(url(&origin.url(path)), 100).head_only())
+            .await
+            .expect("fetched");
+        assert_eq!(fetched.body, body, "{path}");
+        assert!(
+            fetched.complete,
+            "{path}: its length (Content-Range 0-99/100 or Content-Length 100) says so"
+        );
+    }
+    let chunked = scripted_origin(vec![
+        head("200 OK", &["Transfer-Encoding: chunked"]),
+        chunk(&body),
+        chunk(b""),
+    ])
+    .await;
+    let fetched = open()
+        .fetch(Fetch::get(url(&format!("http://{chunked}/exact")), 100).head_only())
+        .await
+        .expect("fetched");
+    assert_eq!(fetched.body, body);
+    assert!(
+        !fetched.complete,
+        "without a length, whether more follows is unknown"
+    );
 }
 
 #[tokio::test]
