@@ -13,7 +13,8 @@
 //! - [`retention`]: batched pruning of old raw checks, optimize, incremental vacuum.
 //! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
 //!   adaptive polling plan built on it.
-//! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
+//! - [`proxy`]: the HLS proxy's playlist and relay pipelines (no web framework),
+//!   URL codec and signing, byte-preserving playlist rewriter.
 //! - [`metrics`]: metric names, the per-service registry and HTTP middleware.
 //! - [`api`]: routes, handlers, DTOs, `ApiError`.
 //! - [`app`]: composition root and `serve(listener, shutdown)`.

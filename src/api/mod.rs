@@ -44,7 +44,7 @@ pub struct AppState {
     pub db: Database,
     /// The extraction runner (for `POST /extract`).
     pub extraction: Extraction,
-    /// The HLS proxy's upstream access, signer and per-extractor headers.
+    /// The HLS proxy: its playlist and relay pipelines and its signer.
     pub proxy: Arc<Proxy>,
     /// The F1 calendar (`/schedule`, `session=live`).
     pub schedule: crate::schedule::Schedule,
