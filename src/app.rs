@@ -10,7 +10,6 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::proxy::ProxyState;
 use crate::api::{self, AppState};
 use crate::config::{Config, ExtractorConfig};
 use crate::db::{Database, ExtractorRecord};
@@ -21,6 +20,7 @@ use crate::model::RunTrigger;
 use crate::net::Http;
 use crate::proxy::token::Signer;
 use crate::proxy::upstream::Upstream;
+use crate::proxy::{Proxy, ProxyParts};
 use crate::schedule::{PollPolicy, Schedule, ScheduleParts, Scheduler, SystemClock};
 use crate::sources::{self, SourceContext};
 
@@ -44,7 +44,7 @@ pub struct App {
     config: Arc<Config>,
     db: Database,
     extraction: Extraction,
-    proxy: Arc<ProxyState>,
+    proxy: Arc<Proxy>,
     schedule: Schedule,
     metrics: Arc<Metrics>,
 }
@@ -71,24 +71,24 @@ impl App {
         let http = Http::new(&config.network, &config.health.user_agent)?;
         let checker = HealthChecker::new(http.clone(), &config.health);
         let extractors = sources::build_registry(&config.extractors);
-        let proxy = ProxyState::new(
-            Upstream::new(
+        let proxy = Proxy::new(ProxyParts {
+            upstream: Upstream::new(
                 http.clone(),
                 Duration::from_secs(config.proxy.relay_first_byte_timeout_secs),
                 Duration::from_secs(config.proxy.relay_idle_timeout_secs),
                 config.proxy.max_playlist_bytes,
             ),
-            Signer::with_path_cache(
+            signer: Signer::with_path_cache(
                 &signing_key(&config, &db).await?,
                 config.proxy.signature_cache_entries,
             ),
-            config.proxy.require_signature,
-            extractors
+            require_signature: config.proxy.require_signature,
+            src_headers: extractors
                 .iter()
                 .map(|e| (e.site_key.clone(), e.headers.clone()))
                 .collect(),
-            Duration::from_secs(config.proxy.playlist_timeout_secs),
-        );
+            playlist_timeout: Duration::from_secs(config.proxy.playlist_timeout_secs),
+        });
         let schedule = Schedule::new(ScheduleParts {
             db: db.clone(),
             http: http.clone(),

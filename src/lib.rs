@@ -5,13 +5,16 @@
 //! - [`model`]: plain domain types (candidates, health results, triggers,
 //!   ranking order, the site-key rule).
 //! - [`config`]: the configuration schema, layered loading and validation.
-//! - [`hls`]: allocation-free readers of playlist text.
-//! - [`net`]: the shared HTTP client and the private-address guard.
+//! - [`hls`]: the one reader of HLS text: the playlist rule, lines,
+//!   attribute lists, master/media, live/event/VOD, summaries, segments.
+//! - [`net`]: the shared HTTP client, the private-address guard and the one
+//!   guarded fetch.
 //! - [`db`]: SQLite: open, migrate, store runs (with rollups and state changes),
 //!   ranking and history queries.
 //! - [`sources`]: extractor trait and the `demo`, `static`, `m3u`, `json` kinds.
 //! - [`health`]: one URL's health check.
-//! - [`proxy`]: HLS proxy URL codec and signing, byte-preserving playlist rewriter.
+//! - [`proxy`]: the HLS proxy's playlist and relay pipelines (no web framework),
+//!   URL codec and signing, byte-preserving playlist rewriter.
 //! - [`metrics`]: the metric table, the per-service registry and HTTP middleware.
 //! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
 //!   adaptive polling plan built on it.

@@ -119,7 +119,7 @@ fn check_accepted(parsed: &token::ParsedToken, encoded_len: usize) -> Result<(),
     );
     prop_assert!(encoded_len <= MAX_URL_BYTES);
     if let Some(src) = &parsed.src {
-        prop_assert!(token::is_valid_src(src));
+        prop_assert!(f1_stream::model::is_valid_site_key(src));
     }
     Ok(())
 }

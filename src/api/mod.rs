@@ -29,8 +29,8 @@ use utoipa_axum::routes;
 use crate::config::{Config, ServerConfig};
 use crate::db::{Database, DbError};
 use crate::extraction::Extraction;
+use crate::proxy::Proxy;
 use openapi::{ErrorBody, TAG_SERVICE};
-use proxy::ProxyState;
 
 /// How long browsers may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
@@ -44,8 +44,8 @@ pub struct AppState {
     pub db: Database,
     /// The extraction runner (for `POST /extract`).
     pub extraction: Extraction,
-    /// The HLS proxy's upstream access, signer and per-extractor headers.
-    pub proxy: Arc<ProxyState>,
+    /// The HLS proxy: its playlist and relay pipelines and its signer.
+    pub proxy: Arc<Proxy>,
     /// The F1 calendar (`/schedule`, `session=live`).
     pub schedule: crate::schedule::Schedule,
     /// Prometheus registry (`/metrics`, HTTP and proxy counters).

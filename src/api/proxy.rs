@@ -1,15 +1,18 @@
-//! The HLS proxy endpoints (SPEC §7.5): `/proxy` fetches and rewrites a
+//! The HLS proxy endpoints (README "HLS proxy"): `/proxy` fetches and rewrites a
 //! playlist, `/relay` streams segments, keys and init sections. Both take the
 //! path form `/<kind>/<token>/<name>` and the query form `?url=&sig=&src=`.
+//!
+//! Only the HTTP side lives here: extracting the token, raw query, headers
+//! and method, handing them to the pipelines of [`crate::proxy`], sending
+//! their answer, mapping their errors to statuses, the metrics, and the
+//! OpenAPI description of all of it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -25,80 +28,10 @@ use utoipa_axum::routes;
 
 use super::openapi::{ErrorBody, TAG_PROXY};
 use super::{ApiError, ApiQuery, AppState, public_base};
-use crate::proxy::rewrite::{RewriteContext, rewrite};
-use crate::proxy::token::{self, Kind, ParsedToken, Signer};
-use crate::proxy::upstream::{FORWARDED_REQUEST_HEADERS, Upstream, UpstreamError, relay_content_type};
-
-/// Content type of every proxied playlist.
-const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
-/// Playlists change with every reload; no cache may keep one.
-const PLAYLIST_CACHE_CONTROL: &str = "no-cache, no-store, must-revalidate";
-/// Target durations remembered for blocking reloads; cleared when full.
-const TARGET_DURATION_CACHE_ENTRIES: usize = 4096;
-/// Slack on top of 3 × target duration for an LL-HLS blocking reload.
-const BLOCKING_RELOAD_SLACK: Duration = Duration::from_secs(2);
-
-/// What the proxy endpoints share.
-pub struct ProxyState {
-    /// Upstream access with the proxy's limits.
-    pub upstream: Upstream,
-    /// Signs rewritten URIs and verifies incoming ones.
-    pub signer: Signer,
-    /// Refuse unsigned or badly signed URLs.
-    pub require_signature: bool,
-    /// Request headers per extractor, selected by `src`.
-    pub src_headers: HashMap<String, HeaderMap>,
-    /// Deadline of an ordinary playlist fetch.
-    pub playlist_timeout: Duration,
-    /// Target duration of recently proxied playlists, by upstream URL, so a
-    /// blocking reload may wait up to 3 × target duration.
-    target_durations: Mutex<HashMap<String, f64>>,
-}
-
-impl ProxyState {
-    /// Proxy state with an empty target-duration memory.
-    pub fn new(
-        upstream: Upstream,
-        signer: Signer,
-        require_signature: bool,
-        src_headers: HashMap<String, HeaderMap>,
-        playlist_timeout: Duration,
-    ) -> Self {
-        Self {
-            upstream,
-            signer,
-            require_signature,
-            src_headers,
-            playlist_timeout,
-            target_durations: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn remember_target_duration(&self, url: &str, seconds: f64) {
-        let mut cache = self.target_durations.lock().unwrap_or_else(|p| p.into_inner());
-        // Every reload of a live playlist lands here: update in place, and
-        // allocate a key only for a playlist not seen before.
-        if let Some(known) = cache.get_mut(url) {
-            *known = seconds;
-            return;
-        }
-        if cache.len() >= TARGET_DURATION_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(url.to_owned(), seconds);
-    }
-
-    fn playlist_deadline(&self, url: &str, blocking: bool) -> Duration {
-        if !blocking {
-            return self.playlist_timeout;
-        }
-        let cache = self.target_durations.lock().unwrap_or_else(|p| p.into_inner());
-        let blocking_wait = cache
-            .get(url)
-            .map(|seconds| Duration::from_secs_f64(seconds * 3.0) + BLOCKING_RELOAD_SLACK);
-        blocking_wait.map_or(self.playlist_timeout, |wait| wait.max(self.playlist_timeout))
-    }
-}
+use crate::proxy::playlist::PLAYLIST_CONTENT_TYPE;
+use crate::proxy::token::{self, Kind, ParsedToken};
+use crate::proxy::upstream::UpstreamError;
+use crate::proxy::{Answer, ProxyError};
 
 /// Query form of both endpoints.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -336,17 +269,21 @@ impl From<token::TokenError> for ApiError {
     }
 }
 
-impl From<UpstreamError> for ApiError {
-    fn from(err: UpstreamError) -> Self {
+impl From<ProxyError> for ApiError {
+    fn from(err: ProxyError) -> Self {
         let message = err.to_string();
         match err {
-            UpstreamError::Refused(_) => ApiError::BadRequest(message),
-            UpstreamError::Blocked => ApiError::Forbidden(message),
-            UpstreamError::Timeout => ApiError::GatewayTimeout(message),
-            UpstreamError::Status(_)
-            | UpstreamError::NotPlaylist
-            | UpstreamError::TooLarge(_)
-            | UpstreamError::Failed(_) => ApiError::BadGateway(message),
+            ProxyError::Signature => ApiError::Forbidden(message),
+            ProxyError::UnknownSrc(_) => ApiError::BadRequest(message),
+            ProxyError::Upstream(UpstreamError::Refused(_)) => ApiError::BadRequest(message),
+            ProxyError::Upstream(UpstreamError::Blocked) => ApiError::Forbidden(message),
+            ProxyError::Upstream(UpstreamError::Timeout) => ApiError::GatewayTimeout(message),
+            ProxyError::Upstream(
+                UpstreamError::Status(_)
+                | UpstreamError::NotPlaylist
+                | UpstreamError::TooLarge(_)
+                | UpstreamError::Failed(_),
+            ) => ApiError::BadGateway(message),
         }
     }
 }
@@ -362,20 +299,12 @@ fn parse_query(query: TokenQuery) -> Result<ParsedToken, ApiError> {
     )?)
 }
 
-/// Checks the signature (when required) and picks the extractor's headers.
-fn authorize(state: &AppState, parsed: &ParsedToken, kind: Kind) -> Result<HeaderMap, ApiError> {
-    let proxy = &state.proxy;
-    if proxy.require_signature && !parsed.is_signed_by(&proxy.signer, kind) {
-        return Err(ApiError::Forbidden("missing or invalid signature".into()));
-    }
-    match parsed.src.as_deref() {
-        None => Ok(HeaderMap::new()),
-        Some(src) => proxy
-            .src_headers
-            .get(src)
-            .cloned()
-            .ok_or_else(|| ApiError::BadRequest(format!("src: no extractor {src:?}"))),
-    }
+/// The proxy's answer as an HTTP response, its body made by `body`.
+fn respond<B>(answer: Answer<B>, body: impl FnOnce(B) -> Body) -> Response {
+    let mut response = Response::new(body(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    response
 }
 
 /// Counts the request's outcome under its endpoint and answers it.
@@ -445,49 +374,12 @@ async fn serve_playlist(
     raw_query: Option<&str>,
     request_headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let upstream_headers = authorize(state, &parsed, Kind::Proxy)?;
-    let proxy = &state.proxy;
-    let mut url = parsed.url;
-    // LL-HLS delivery directives travel to the upstream, outside the signature.
-    let blocking = {
-        let mut directives = url::form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
-            .filter(|(name, _)| name.starts_with("_HLS_"))
-            .peekable();
-        let blocking = directives.peek().is_some();
-        if blocking {
-            url.query_pairs_mut().extend_pairs(directives);
-        }
-        blocking
-    };
-    let deadline = proxy.playlist_deadline(&parsed.url_text, blocking);
-    let fetched = proxy
-        .upstream
-        .fetch_playlist(url, upstream_headers, deadline)
-        .await?;
+    let base = public_base(&state.config.server, request_headers);
+    let answer = state.proxy.playlist(parsed, raw_query, &base).await?;
     state
         .metrics
-        .record_upstream_head(Kind::Proxy.as_str(), fetched.head_time);
-    let base = public_base(&state.config.server, request_headers);
-    let rewritten = rewrite(
-        &fetched.text,
-        &RewriteContext {
-            base: &fetched.final_url,
-            public_base: &base,
-            src: parsed.src.as_deref(),
-            signer: &proxy.signer,
-        },
-    );
-    if let Some(seconds) = rewritten.summary.target_duration {
-        proxy.remember_target_duration(&parsed.url_text, seconds);
-    }
-    Ok((
-        [
-            (header::CONTENT_TYPE, PLAYLIST_CONTENT_TYPE),
-            (header::CACHE_CONTROL, PLAYLIST_CACHE_CONTROL),
-        ],
-        rewritten.text,
-    )
-        .into_response())
+        .record_upstream_head(Kind::Proxy.as_str(), answer.upstream_head_time);
+    Ok(respond(answer, Body::from))
 }
 
 /// A segment, key, init section or other resource streamed from upstream (query form).
@@ -576,42 +468,19 @@ async fn serve_relay(
     parsed: ParsedToken,
     request_headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let mut upstream_headers = authorize(state, &parsed, Kind::Relay)?;
-    for name in FORWARDED_REQUEST_HEADERS {
-        if let Some(value) = request_headers.get(&name) {
-            upstream_headers.insert(name, value.clone());
-        }
-    }
-    let is_head = method == Method::HEAD;
-    let path = parsed.url.path().to_owned();
-    let relay = state
-        .proxy
-        .upstream
-        .open_relay(method, parsed.url, upstream_headers)
-        .await?;
+    let answer = state.proxy.relay(method, parsed, request_headers).await?;
     state
         .metrics
-        .record_upstream_head(Kind::Relay.as_str(), relay.head_time);
-    let mut response = if is_head {
-        Response::new(Body::empty())
-    } else {
-        let meter = state.metrics.relay_started();
-        Response::new(Body::from_stream(relay.body.inspect(move |chunk| {
-            if let Ok(bytes) = chunk {
-                meter.bytes.increment(bytes.len() as u64);
-            }
-        })))
-    };
-    *response.status_mut() = relay.status;
-    let headers = response.headers_mut();
-    headers.extend(relay.headers);
-    headers.insert(
-        header::CONTENT_TYPE,
-        relay_content_type(relay.content_type.as_ref(), &path),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    Ok(response)
+        .record_upstream_head(Kind::Relay.as_str(), answer.upstream_head_time);
+    Ok(respond(answer, |body| match body {
+        None => Body::empty(),
+        Some(stream) => {
+            let meter = state.metrics.relay_started();
+            Body::from_stream(stream.inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    meter.bytes.increment(bytes.len() as u64);
+                }
+            }))
+        }
+    }))
 }

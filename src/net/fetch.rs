@@ -307,7 +307,8 @@ pub enum FetchFailure {
     /// literal.
     #[error(transparent)]
     Refused(UrlRefused),
-    /// The guard refused a resolved address or a redirect target.
+    /// The guard refused a resolved address or a redirect to a guarded
+    /// address.
     #[error("{0}")]
     Blocked(String),
     /// A timeout passed (first byte or total).
@@ -328,7 +329,8 @@ pub enum FetchFailure {
     /// The body is longer than the fetch's limit.
     #[error("body exceeds {0} bytes")]
     TooLarge(u64),
-    /// Anything else: a redirect loop, a broken body.
+    /// Anything else: a redirect loop, a redirect to another scheme or to
+    /// a URL with credentials, a broken body.
     #[error("{0}")]
     Other(String),
 }
@@ -340,7 +342,14 @@ impl FetchFailure {
         let message = describe(err);
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
         while let Some(cause) = source {
-            if cause.is::<BlockedAddress>() || cause.is::<UrlRefused>() {
+            // A redirect the guard refused: only a guarded address is
+            // `Blocked`; another scheme or userinfo is a broken upstream.
+            match cause.downcast_ref::<UrlRefused>() {
+                Some(UrlRefused::Blocked(_)) => return Self::Blocked(message),
+                Some(_) => return Self::Other(message),
+                None => {}
+            }
+            if cause.is::<BlockedAddress>() {
                 return Self::Blocked(message);
             }
             if cause.is::<DnsError>() {
@@ -387,13 +396,14 @@ async fn read_limited(
     truncate: bool,
 ) -> Result<(Bytes, bool), FetchFailure> {
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    if let Some(length) = response.content_length()
+    let declared = response.content_length();
+    if let Some(length) = declared
         && length > limit
         && !truncate
     {
         return Err(FetchFailure::TooLarge(limit));
     }
-    let capacity = response.content_length().map_or(8192, |l| l.min(limit) as usize);
+    let capacity = declared.map_or(8192, |l| l.min(limit) as usize);
     let mut buffer = BytesMut::with_capacity(capacity);
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
@@ -408,9 +418,9 @@ async fn read_limited(
         }
         buffer.extend_from_slice(&chunk);
         if buffer.len() == limit_usize && truncate {
-            // Exactly at the limit: whether more follows is unknown, and a
-            // truncating reader must not wait for the rest.
-            return Ok((buffer.freeze(), false));
+            // Exactly at the limit: a truncating reader must not wait for
+            // the rest, so only a declared length can say there is none.
+            return Ok((buffer.freeze(), declared == Some(limit)));
         }
     }
     Ok((buffer.freeze(), true))

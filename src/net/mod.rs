@@ -25,7 +25,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_PER_HOST: usize = 32;
 
 /// A request refused because its target is not a public address.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("blocked address {0}: private, loopback or reserved targets are not allowed")]
 pub struct BlockedAddress(pub String);
 
@@ -68,15 +68,11 @@ impl AddressGuard {
         self.allow_private || is_public(ip) || self.exempt.iter().any(|net| net.contains(&ip))
     }
 
-    /// Checks what can be checked before a request is sent: the scheme, the
-    /// absence of userinfo, and IP-literal hosts (which skip DNS resolution).
+    /// Checks what can be checked before a request is sent: the URL's shape
+    /// ([`check_url_shape`]) and IP-literal hosts (which skip DNS
+    /// resolution).
     pub fn check_url(&self, url: &Url) -> Result<(), UrlRefused> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(UrlRefused::Scheme(url.scheme().to_owned()));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(UrlRefused::Userinfo);
-        }
+        check_url_shape(url)?;
         let ip = match url.host() {
             None => return Err(UrlRefused::NoHost),
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
@@ -91,14 +87,30 @@ impl AddressGuard {
     }
 }
 
+/// The rule for any URL this service fetches, whatever its address: http or
+/// https, no user name or password, a host. The proxy applies it to the URLs
+/// its tokens carry, the guard to every request.
+pub fn check_url_shape(url: &Url) -> Result<(), UrlRefused> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UrlRefused::Scheme(url.scheme().to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlRefused::Userinfo);
+    }
+    if url.host().is_none() {
+        return Err(UrlRefused::NoHost);
+    }
+    Ok(())
+}
+
 /// Why a URL is refused before any request is made.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlRefused {
     /// Only http and https are fetched.
-    #[error("unsupported scheme {0:?}: only http and https")]
+    #[error("URL scheme {0:?} is not http or https")]
     Scheme(String),
     /// `user:pass@host` URLs are refused.
-    #[error("URLs with credentials (userinfo) are not allowed")]
+    #[error("URL must not contain a user name or password")]
     Userinfo,
     /// A URL without a host.
     #[error("URL has no host")]

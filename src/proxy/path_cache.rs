@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::token::Kind;
+use super::kind::Kind;
 
 /// Most shards a cache is split into, so concurrent rewrites (viewers of
 /// different streams) rarely wait on one another.

@@ -49,7 +49,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use url::Url;
 
+pub use super::kind::Kind;
 use super::path_cache::{PathCache, PathCacheStats};
+use crate::net::{self, UrlRefused};
 
 /// Longest accepted base64url-encoded upstream URL, in bytes. Real playlist
 /// and segment URLs (signed CDN URLs included) stay well below it; the limit
@@ -60,7 +62,7 @@ pub const MAX_URL_BYTES: usize = 8 * 1024;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// Longest `src` (site key) accepted in a token.
-pub const MAX_SRC_CHARS: usize = 64;
+pub const MAX_SRC_CHARS: usize = crate::model::MAX_SITE_KEY_CHARS;
 
 /// Longest extension (dot included) kept when a long name is shortened; a
 /// longer "extension" is not one a player would recognise.
@@ -68,31 +70,11 @@ const MAX_EXTENSION_CHARS: usize = 16;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Which endpoint a proxy URL targets; part of what is signed, so a relay
-/// URL cannot be replayed as a playlist URL or the reverse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// `/proxy`: a playlist, fetched whole and rewritten.
-    Proxy,
-    /// `/relay`: segments, keys, init sections and other bytes, streamed.
-    Relay,
-}
-
-impl Kind {
-    /// The path prefix and signed name: `"proxy"` or `"relay"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Proxy => "proxy",
-            Kind::Relay => "relay",
-        }
-    }
-
-    /// The `<name>` used when the upstream URL has no last path segment.
-    fn default_name(self) -> &'static str {
-        match self {
-            Kind::Proxy => "index.m3u8",
-            Kind::Relay => "segment.ts",
-        }
+/// The `<name>` used when the upstream URL has no last path segment.
+fn default_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Proxy => "index.m3u8",
+        Kind::Relay => "segment.ts",
     }
 }
 
@@ -117,15 +99,10 @@ pub enum TokenError {
     /// The decoded text does not parse as a URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(url::ParseError),
-    /// The URL's scheme is neither `http` nor `https`.
-    #[error("URL scheme {0:?} is not http or https")]
-    UnsupportedScheme(String),
-    /// The URL carries a user name or password.
-    #[error("URL must not contain a user name or password")]
-    Userinfo,
-    /// The URL has no host.
-    #[error("URL has no host")]
-    NoHost,
+    /// Not a URL this service fetches ([`net::check_url_shape`]: another
+    /// scheme, credentials, no host).
+    #[error(transparent)]
+    Refused(#[from] UrlRefused),
     /// `src` is not a site key.
     #[error("src must be 1 to {MAX_SRC_CHARS} characters of a-z, 0-9, '_' or '-'")]
     InvalidSrc,
@@ -169,7 +146,7 @@ pub struct Signer {
 }
 
 /// Signed paths a [`Signer::new`] remembers (`proxy.signature_cache_entries`).
-pub const DEFAULT_PATH_CACHE_ENTRIES: usize = 32_768;
+pub const DEFAULT_PATH_CACHE_ENTRIES: usize = crate::config::defaults::SIGNATURE_CACHE_ENTRIES;
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -256,7 +233,10 @@ impl Signer {
         segment: &str,
         src: Option<&str>,
     ) {
-        debug_assert!(src.is_none_or(is_valid_src), "src must be a site key");
+        debug_assert!(
+            src.is_none_or(crate::model::is_valid_site_key),
+            "src must be a site key"
+        );
         debug_assert_eq!(segment, last_segment(url), "segment of {url}");
         let Err(miss) = self.paths.append(out, kind, url, src) else {
             return;
@@ -423,18 +403,10 @@ fn decode_url_text(b64: &str) -> Result<(Url, String), TokenError> {
     let text = String::from_utf8(bytes).map_err(|_| TokenError::NotUtf8)?;
     let url = Url::parse(&text).map_err(|err| match err {
         url::ParseError::RelativeUrlWithoutBase => TokenError::NotAbsolute,
-        url::ParseError::EmptyHost => TokenError::NoHost,
+        url::ParseError::EmptyHost => TokenError::Refused(UrlRefused::NoHost),
         other => TokenError::InvalidUrl(other),
     })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(TokenError::UnsupportedScheme(url.scheme().to_owned()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(TokenError::Userinfo);
-    }
-    if url.host().is_none() {
-        return Err(TokenError::NoHost);
-    }
+    net::check_url_shape(&url)?;
     Ok((url, text))
 }
 
@@ -455,7 +427,7 @@ pub fn parse_token(token: &str) -> Result<ParsedToken, TokenError> {
 pub fn from_query(url_b64: &str, sig: Option<&str>, src: Option<&str>) -> Result<ParsedToken, TokenError> {
     let (url, url_text) = decode_url_text(url_b64)?;
     let src = src.filter(|src| !src.is_empty());
-    if src.is_some_and(|src| !is_valid_src(src)) {
+    if src.is_some_and(|src| !crate::model::is_valid_site_key(src)) {
         return Err(TokenError::InvalidSrc);
     }
     Ok(ParsedToken {
@@ -464,14 +436,6 @@ pub fn from_query(url_b64: &str, sig: Option<&str>, src: Option<&str>) -> Result
         sig: sig.filter(|sig| !sig.is_empty()).map(str::to_owned),
         src: src.map(str::to_owned),
     })
-}
-
-/// Whether `src` is a site key: `[a-z0-9_-]{1,64}`.
-pub fn is_valid_src(src: &str) -> bool {
-    (1..=MAX_SRC_CHARS).contains(&src.len())
-        && src
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// The `<name>` for `url` (see the module docs); the tests' reference for
@@ -488,7 +452,7 @@ fn push_name(out: &mut String, kind: Kind, segment: &str) {
     let mut name = [0u8; MAX_NAME_CHARS];
     let len = write_name(&mut name, kind, segment);
     // Only ASCII is written, so this never falls back.
-    out.push_str(std::str::from_utf8(&name[..len]).unwrap_or(kind.default_name()));
+    out.push_str(std::str::from_utf8(&name[..len]).unwrap_or(default_name(kind)));
 }
 
 /// Bytes kept as they are in a `<name>`; every other byte becomes `_`.
@@ -509,7 +473,7 @@ fn write_name(buffer: &mut [u8; MAX_NAME_CHARS], kind: Kind, segment: &str) -> u
     let decoded = percent_decode(segment);
     let name: &[u8] = &decoded;
     if matches!(name, b"" | b"." | b"..") {
-        let default = kind.default_name().as_bytes();
+        let default = default_name(kind).as_bytes();
         buffer[..default.len()].copy_from_slice(default);
         return default.len();
     }
@@ -622,12 +586,6 @@ mod tests {
     /// The `<token>` segment of a path written by [`Signer::path`].
     fn token_of(path: &str) -> &str {
         path.split('/').nth(2).expect("path has a token segment")
-    }
-
-    #[test]
-    fn kind_names_are_the_path_prefixes() {
-        assert_eq!(Kind::Proxy.as_str(), "proxy");
-        assert_eq!(Kind::Relay.as_str(), "relay");
     }
 
     #[test]
@@ -818,25 +776,28 @@ mod tests {
         assert_eq!(decode_url(&enc("")), Err(TokenError::NotAbsolute));
         assert_eq!(
             decode_url(&enc("file:///etc/passwd")),
-            Err(TokenError::UnsupportedScheme("file".into()))
+            Err(TokenError::Refused(UrlRefused::Scheme("file".into())))
         );
         assert_eq!(
             decode_url(&enc("gopher://h.example/1")),
-            Err(TokenError::UnsupportedScheme("gopher".into()))
+            Err(TokenError::Refused(UrlRefused::Scheme("gopher".into())))
         );
         assert_eq!(
             decode_url(&enc("skd://key-id")),
-            Err(TokenError::UnsupportedScheme("skd".into()))
+            Err(TokenError::Refused(UrlRefused::Scheme("skd".into())))
         );
         assert_eq!(
             decode_url(&enc("http://user:pass@h.example/x")),
-            Err(TokenError::Userinfo)
+            Err(TokenError::Refused(UrlRefused::Userinfo))
         );
         assert_eq!(
             decode_url(&enc("http://user@h.example/x")),
-            Err(TokenError::Userinfo)
+            Err(TokenError::Refused(UrlRefused::Userinfo))
         );
-        assert_eq!(decode_url(&enc("http://:80/x")), Err(TokenError::NoHost));
+        assert_eq!(
+            decode_url(&enc("http://:80/x")),
+            Err(TokenError::Refused(UrlRefused::NoHost))
+        );
         assert!(matches!(
             decode_url(&enc("http://h.example:99999/")),
             Err(TokenError::InvalidUrl(_))
@@ -886,7 +847,7 @@ mod tests {
             "URL is not valid base64url"
         );
         assert_eq!(
-            TokenError::UnsupportedScheme("file".into()).to_string(),
+            TokenError::Refused(UrlRefused::Scheme("file".into())).to_string(),
             "URL scheme \"file\" is not http or https"
         );
         assert!(TokenError::TooLong { len: 9000 }.to_string().contains("8192"));

@@ -1,5 +1,7 @@
-//! The proxy's I/O: fetching a playlist whole (bounded) and opening a relay
-//! whose body streams through with a first-byte and an idle timeout.
+//! The proxy's upstream I/O: fetching a playlist whole (bounded, through
+//! the guarded fetch) and opening a relay whose body streams through with a
+//! first-byte and an idle timeout. What the client is answered is decided
+//! by the pipelines ([`super::playlist`], [`super::relay`]).
 
 use std::io;
 use std::pin::Pin;
@@ -8,22 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::hls;
 use crate::net::{self, Fetch, FetchError, FetchFailure, Http, UrlRefused};
-
-/// Upstream headers a relay passes on to the client.
-const RELAYED_HEADERS: [header::HeaderName; 4] = [
-    header::CONTENT_LENGTH,
-    header::CONTENT_RANGE,
-    header::ACCEPT_RANGES,
-    header::CACHE_CONTROL,
-];
-/// Client request headers a relay forwards upstream, verbatim.
-pub const FORWARDED_REQUEST_HEADERS: [header::HeaderName; 2] = [header::RANGE, header::IF_RANGE];
 
 /// Why an upstream request gave the client nothing to play.
 #[derive(Debug, thiserror::Error)]
@@ -78,14 +70,14 @@ pub struct FetchedPlaylist {
     pub head_time: Duration,
 }
 
-/// An open relay: the status and headers to answer with, and the body.
+/// An open relay: the upstream's status and headers, and its body still
+/// streaming in. Which of them reach the client is the relay pipeline's
+/// choice ([`super::relay`]).
 pub struct Relay {
     /// 200, 206 or 416, as the upstream answered.
     pub status: StatusCode,
-    /// Upstream headers worth passing on (length, range, caching).
+    /// Every header of the upstream's answer.
     pub headers: HeaderMap,
-    /// The upstream `Content-Type`, if any (the caller decides what to send).
-    pub content_type: Option<HeaderValue>,
     /// The body, chunk by chunk as it arrives.
     pub body: RelayBody,
     /// Time to the upstream's response head.
@@ -144,9 +136,9 @@ impl Upstream {
         })
     }
 
-    /// Opens a relay of `url`: `method` is GET or HEAD; `headers` are the
-    /// extractor's plus the client's forwarded `Range`/`If-Range`. Waits at
-    /// most the first-byte timeout for the response head.
+    /// Opens a relay of `url`: `method` is GET or HEAD; `headers` go
+    /// upstream as they are. Waits at most the first-byte timeout for the
+    /// response head; an answer other than 200, 206 or 416 is an error.
     pub async fn open_relay(
         &self,
         method: Method,
@@ -157,7 +149,7 @@ impl Upstream {
             .http
             .send(method, url, headers, Some(self.first_byte_timeout))
             .await?;
-        let (response, head_time) = (head.response, head.ttfb);
+        let (mut response, head_time) = (head.response, head.ttfb);
         let status = response.status();
         let passes = status == StatusCode::OK
             || status == StatusCode::PARTIAL_CONTENT
@@ -165,13 +157,7 @@ impl Upstream {
         if !passes {
             return Err(UpstreamError::Status(status.as_u16()));
         }
-        let mut headers = HeaderMap::new();
-        for name in RELAYED_HEADERS {
-            if let Some(value) = response.headers().get(&name) {
-                headers.insert(name, value.clone());
-            }
-        }
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let headers = std::mem::take(response.headers_mut());
         let body = RelayBody {
             inner: Box::pin(response.bytes_stream()),
             idle_timeout: self.idle_timeout,
@@ -182,7 +168,6 @@ impl Upstream {
         Ok(Relay {
             status,
             headers,
-            content_type,
             body,
             head_time,
         })
@@ -247,80 +232,5 @@ impl Stream for RelayBody {
                 }
             }
         }
-    }
-}
-
-/// The `Content-Type` a relay answers with: the upstream's, unless it is
-/// missing or generic (`application/octet-stream`, `text/plain`, an image
-/// type, HTML), then one from the file extension; never `text/html`.
-pub fn relay_content_type(upstream: Option<&HeaderValue>, path: &str) -> HeaderValue {
-    let declared = upstream
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let generic = declared.is_empty()
-        || declared.starts_with("application/octet-stream")
-        || declared.starts_with("text/plain")
-        || declared.starts_with("text/html")
-        || declared.starts_with("image/");
-    if !generic && let Some(value) = upstream {
-        return value.clone();
-    }
-    let extension = path
-        .rsplit('/')
-        .next()
-        .and_then(|name| name.rsplit_once('.'))
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-        .unwrap_or_default();
-    HeaderValue::from_static(match extension.as_str() {
-        "m4s" | "mp4" | "m4v" | "cmfv" => "video/mp4",
-        "m4a" | "cmfa" => "audio/mp4",
-        "aac" => "audio/aac",
-        "mp3" => "audio/mpeg",
-        "vtt" | "webvtt" => "text/vtt",
-        "key" | "bin" => "application/octet-stream",
-        "m3u8" | "m3u" => "application/vnd.apple.mpegurl",
-        _ => "video/mp2t",
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn content_type(upstream: Option<&str>, path: &str) -> String {
-        let upstream = upstream.map(|v| HeaderValue::from_str(v).expect("valid"));
-        relay_content_type(upstream.as_ref(), path)
-            .to_str()
-            .expect("ascii")
-            .to_owned()
-    }
-
-    #[test]
-    fn specific_upstream_content_types_are_kept() {
-        assert_eq!(content_type(Some("video/MP2T"), "/a.bin"), "video/MP2T");
-        assert_eq!(content_type(Some("audio/aac"), "/x"), "audio/aac");
-    }
-
-    #[test]
-    fn generic_or_missing_types_fall_back_to_the_extension() {
-        assert_eq!(content_type(None, "/seg/001.ts"), "video/mp2t");
-        assert_eq!(
-            content_type(Some("application/octet-stream"), "/v/1.m4s"),
-            "video/mp4"
-        );
-        assert_eq!(content_type(Some("image/png"), "/disguised.ts"), "video/mp2t");
-        assert_eq!(content_type(Some("text/plain"), "/subs/en.vtt"), "text/vtt");
-        assert_eq!(
-            content_type(Some("text/html; charset=utf-8"), "/k/key.key"),
-            "application/octet-stream"
-        );
-        assert_eq!(
-            content_type(Some("text/html"), "/no-extension"),
-            "video/mp2t",
-            "never text/html"
-        );
-        assert_eq!(content_type(None, "/audio/a.aac"), "audio/aac");
-        assert_eq!(content_type(None, "/init.mp4"), "video/mp4");
     }
 }
