@@ -52,6 +52,17 @@ pub fn absolute(reference: &str) -> Option<Url> {
         .filter(|url| matches!(url.scheme(), "http" | "https"))
 }
 
+/// Whether a URL path ends in `.m3u8` or `.m3u`, ignoring case: the one
+/// guess of "a playlist" made from a name alone, where nothing is fetched
+/// (a URI line of a media playlist that names a channel list, the file name
+/// a proxy path ends with).
+pub fn has_playlist_extension(path: &[u8]) -> bool {
+    let ends_with = |suffix: &[u8]| {
+        path.len() >= suffix.len() && path[path.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    ends_with(b".m3u8") || ends_with(b".m3u")
+}
+
 /// The RFC 3986 scheme of `reference` (`ALPHA *( ALPHA / DIGIT / "+" / "-"
 /// / "." )` before the first `:`, with no `/`, `?` or `#` before it).
 fn scheme(reference: &str) -> Option<&str> {
@@ -105,6 +116,15 @@ mod tests {
         ] {
             assert_eq!(resolved(base, reference), None, "{reference}");
         }
+    }
+
+    #[test]
+    fn playlist_extensions_are_read_from_the_path_end_in_any_case() {
+        assert!(has_playlist_extension(b"/live/index.m3u8"));
+        assert!(has_playlist_extension(b"/chan/INDEX.M3U"));
+        assert!(!has_playlist_extension(b"/seg.ts"));
+        assert!(!has_playlist_extension(b"/a.m3u8/seg.ts"));
+        assert!(!has_playlist_extension(b"m3u8"));
     }
 
     #[test]

@@ -85,6 +85,9 @@ fn relay_content_type(upstream: Option<&HeaderValue>, path: &str) -> HeaderValue
     if !generic && let Some(value) = upstream {
         return value.clone();
     }
+    if crate::hls::uri::has_playlist_extension(path.as_bytes()) {
+        return HeaderValue::from_static(super::playlist::PLAYLIST_CONTENT_TYPE);
+    }
     let extension = path
         .rsplit('/')
         .next()
@@ -98,7 +101,6 @@ fn relay_content_type(upstream: Option<&HeaderValue>, path: &str) -> HeaderValue
         "mp3" => "audio/mpeg",
         "vtt" | "webvtt" => "text/vtt",
         "key" | "bin" => "application/octet-stream",
-        "m3u8" | "m3u" => "application/vnd.apple.mpegurl",
         _ => "video/mp2t",
     })
 }

@@ -33,7 +33,7 @@ use std::borrow::Cow;
 
 use url::Url;
 
-use super::token::{Kind, MAX_URL_BYTES, Signer, has_playlist_extension, percent_decode};
+use super::token::{Kind, MAX_URL_BYTES, Signer, percent_decode};
 use crate::hls::{self, AttributeList, Line, Lines, PlaylistSummary, Summarizer, UriTarget};
 
 /// What a rewrite needs besides the playlist text.
@@ -131,7 +131,7 @@ fn rewrite_pass<'t>(
                 let at = line_start + start;
                 out.push_str(&text[copied..at]);
                 writer.push_uri(&mut out, &mut scratch, uri, &vars, |path| {
-                    if multivariant || has_playlist_extension(path.as_bytes()) {
+                    if multivariant || hls::uri::has_playlist_extension(path.as_bytes()) {
                         Kind::Proxy
                     } else {
                         relayed_uri_line = true;

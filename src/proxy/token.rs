@@ -478,7 +478,7 @@ fn write_name(buffer: &mut [u8; MAX_NAME_CHARS], kind: Kind, segment: &str) -> u
         return default.len();
     }
     let (stem, ext): (&[u8], &[u8]) = match kind {
-        Kind::Proxy if has_playlist_extension(name) => {
+        Kind::Proxy if crate::hls::uri::has_playlist_extension(name) => {
             let dot = name.iter().rposition(|&b| b == b'.').unwrap_or(0);
             (&name[..dot], &name[dot..])
         }
@@ -498,14 +498,6 @@ fn write_name(buffer: &mut [u8; MAX_NAME_CHARS], kind: Kind, segment: &str) -> u
         *slot = if NAME_BYTES[usize::from(b)] { b } else { b'_' };
     }
     stem.len() + ext.len()
-}
-
-/// Whether a path ends in `.m3u8` or `.m3u`, ignoring case.
-pub(crate) fn has_playlist_extension(path: &[u8]) -> bool {
-    let ends_with = |suffix: &[u8]| {
-        path.len() >= suffix.len() && path[path.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-    };
-    ends_with(b".m3u8") || ends_with(b".m3u")
 }
 
 /// The last path segment of an absolute URL's text: after the last `/` of
