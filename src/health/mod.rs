@@ -34,9 +34,10 @@
 //!
 //! Budget of one check: the first playlist read up to `health.max_bytes`; a
 //! media playlist up to `health.media_playlist_bytes` (at most 3 variants);
-//! a key of 16 bytes or an init section and one segment up to
-//! `health.segment_bytes` each. So a master playlist costs at most
-//! 1 + 3 + 2 requests, typically 3 requests and ~270 KiB.
+//! a key (16 bytes; a wrong-sized answer is read up to 4 KiB to report its
+//! size) or an init section and one segment up to `health.segment_bytes`
+//! each. So a master playlist costs at most 1 + 3 + 2 requests, typically
+//! 3 requests and ~270 KiB.
 
 pub mod segment;
 
@@ -61,6 +62,9 @@ pub const MAX_VARIANTS_TRIED: usize = 3;
 pub const STALE_AFTER_TARGET_DURATIONS: f64 = 3.0;
 /// An AES-128 key is 16 bytes (RFC 8216 §5.2).
 const AES_KEY_BYTES: u64 = 16;
+/// A key answer is read up to this many bytes, so one of the wrong size
+/// (an error page, a key of another format) is reported with its size.
+const AES_KEY_READ_BYTES: u64 = 4096;
 /// Whole-segment AES-128 (CBC) ciphertext comes in 16-byte blocks.
 const AES_BLOCK_BYTES: u64 = 16;
 
@@ -421,11 +425,20 @@ impl DeepCheck<'_> {
                 "AES-128 key has no http(s) URI".to_owned(),
             ));
         };
-        let key = self
+        let key = match self
             .checker
-            .get(url, self.headers, AES_KEY_BYTES, false)
+            .get(url, self.headers, AES_KEY_READ_BYTES, false)
             .await
-            .map_err(|failure| failure.in_step(ErrorKind::Segment, "AES-128 key"))?;
+        {
+            Ok(key) => key,
+            Err(failure) if failure.kind == ErrorKind::TooLarge => {
+                return Err(Failure::plain(
+                    ErrorKind::Segment,
+                    format!("AES-128 key is more than {AES_KEY_READ_BYTES} bytes, not 16"),
+                ));
+            }
+            Err(failure) => return Err(failure.in_step(ErrorKind::Segment, "AES-128 key")),
+        };
         if key.body.len() as u64 != AES_KEY_BYTES {
             return Err(Failure::plain(
                 ErrorKind::Segment,
