@@ -28,9 +28,11 @@
 //!    - an init section in force (`EXT-X-MAP`) must be media too;
 //!    - a segment encrypted whole (`METHOD=AES-128`) cannot be inspected:
 //!      its key must answer exactly 16 bytes through the extractor's
-//!      headers, and the segment must be a whole number of 16-byte blocks
-//!      when its size is known (`Content-Range`, `Content-Length` or
-//!      `EXT-X-BYTERANGE`). `SAMPLE-AES` keeps the container and is sniffed.
+//!      headers, its bytes must not be text (an HTML or JSON error page in
+//!      place of ciphertext: [`segment::sniff_ciphertext`]), and it must be
+//!      a whole number of 16-byte blocks when its size is known
+//!      (`Content-Range`, `Content-Length` or `EXT-X-BYTERANGE`).
+//!      `SAMPLE-AES` keeps the container and is sniffed.
 //!
 //! Budget of one check: the first playlist read up to `health.max_bytes`; a
 //! media playlist up to `health.media_playlist_bytes` (at most 3 variants);
@@ -52,7 +54,6 @@ use crate::config::HealthConfig;
 use crate::hls::{self, media::MediaPlaylist};
 use crate::model::{ErrorKind, HealthResult, MediaState, PlaylistKind, StreamType};
 use crate::net::{Fetch, FetchError, Fetched, Http};
-use segment::NotMedia;
 
 /// Message when a body is not a playlist (the prototype's wording).
 pub const NOT_HLS_MESSAGE: &str = "Response does not start with #EXTM3U";
@@ -351,8 +352,9 @@ impl DeepCheck<'_> {
     /// Probes the middle segment (not the newest, which may not exist yet
     /// at a live edge; not the oldest, which may expire) within the budget:
     /// its bytes must be media ([`segment::sniff`]); a segment encrypted
-    /// whole (AES-128) must have a 16-byte key and a size in whole 16-byte
-    /// blocks; an init section in force must be media too.
+    /// whole (AES-128) must have a 16-byte key, bytes that are not text
+    /// ([`segment::sniff_ciphertext`]) and a size in whole 16-byte blocks;
+    /// an init section in force must be media too.
     async fn probe_segment(&self, mut result: HealthResult, media: &Media<'_>) -> HealthResult {
         let segments = &media.playlist.segments;
         let middle = &segments[segments.len() / 2];
@@ -399,13 +401,14 @@ impl DeepCheck<'_> {
             .map(|range| range.length)
             .or(segment.resource_len);
         let verdict = match encrypted {
-            Some(_) => match size {
-                Some(size) if size % AES_BLOCK_BYTES != 0 => Err(format!(
-                    "AES-128 segment is {size} bytes, not a whole number of 16-byte blocks"
-                )),
-                Some(0) => Err(NotMedia::Empty.to_string()),
-                _ => Ok(()),
-            },
+            Some(_) => segment::sniff_ciphertext(&segment.body)
+                .map_err(|found| found.to_string())
+                .and_then(|()| match size {
+                    Some(size) if size % AES_BLOCK_BYTES != 0 => Err(format!(
+                        "AES-128 segment is {size} bytes, not a whole number of 16-byte blocks"
+                    )),
+                    _ => Ok(()),
+                }),
             None => segment::sniff(&segment.body)
                 .map(drop)
                 .map_err(|found| found.to_string()),
