@@ -28,15 +28,18 @@
 //!    - an init section in force (`EXT-X-MAP`) must be media too;
 //!    - a segment encrypted whole (`METHOD=AES-128`) cannot be inspected:
 //!      its key must answer exactly 16 bytes through the extractor's
-//!      headers, and the segment must be a whole number of 16-byte blocks
-//!      when its size is known (`Content-Range`, `Content-Length` or
-//!      `EXT-X-BYTERANGE`). `SAMPLE-AES` keeps the container and is sniffed.
+//!      headers, its bytes must not be text (an HTML or JSON error page in
+//!      place of ciphertext: [`segment::sniff_ciphertext`]), and it must be
+//!      a whole number of 16-byte blocks when its size is known
+//!      (`Content-Range`, `Content-Length` or `EXT-X-BYTERANGE`).
+//!      `SAMPLE-AES` keeps the container and is sniffed.
 //!
 //! Budget of one check: the first playlist read up to `health.max_bytes`; a
 //! media playlist up to `health.media_playlist_bytes` (at most 3 variants);
-//! a key of 16 bytes or an init section and one segment up to
-//! `health.segment_bytes` each. So a master playlist costs at most
-//! 1 + 3 + 2 requests, typically 3 requests and ~270 KiB.
+//! a key (16 bytes; a wrong-sized answer is read up to 4 KiB to report its
+//! size) or an init section and one segment up to `health.segment_bytes`
+//! each. So a master playlist costs at most 1 + 3 + 2 requests, typically
+//! 3 requests and ~270 KiB.
 
 pub mod segment;
 
@@ -51,7 +54,6 @@ use crate::config::HealthConfig;
 use crate::hls::{self, media::MediaPlaylist};
 use crate::model::{ErrorKind, HealthResult, MediaState, PlaylistKind, StreamType};
 use crate::net::{Fetch, FetchError, Fetched, Http};
-use segment::NotMedia;
 
 /// Message when a body is not a playlist (the prototype's wording).
 pub const NOT_HLS_MESSAGE: &str = "Response does not start with #EXTM3U";
@@ -61,6 +63,9 @@ pub const MAX_VARIANTS_TRIED: usize = 3;
 pub const STALE_AFTER_TARGET_DURATIONS: f64 = 3.0;
 /// An AES-128 key is 16 bytes (RFC 8216 §5.2).
 const AES_KEY_BYTES: u64 = 16;
+/// A key answer is read up to this many bytes, so one of the wrong size
+/// (an error page, a key of another format) is reported with its size.
+const AES_KEY_READ_BYTES: u64 = 4096;
 /// Whole-segment AES-128 (CBC) ciphertext comes in 16-byte blocks.
 const AES_BLOCK_BYTES: u64 = 16;
 
@@ -347,8 +352,9 @@ impl DeepCheck<'_> {
     /// Probes the middle segment (not the newest, which may not exist yet
     /// at a live edge; not the oldest, which may expire) within the budget:
     /// its bytes must be media ([`segment::sniff`]); a segment encrypted
-    /// whole (AES-128) must have a 16-byte key and a size in whole 16-byte
-    /// blocks; an init section in force must be media too.
+    /// whole (AES-128) must have a 16-byte key, bytes that are not text
+    /// ([`segment::sniff_ciphertext`]) and a size in whole 16-byte blocks;
+    /// an init section in force must be media too.
     async fn probe_segment(&self, mut result: HealthResult, media: &Media<'_>) -> HealthResult {
         let segments = &media.playlist.segments;
         let middle = &segments[segments.len() / 2];
@@ -395,13 +401,14 @@ impl DeepCheck<'_> {
             .map(|range| range.length)
             .or(segment.resource_len);
         let verdict = match encrypted {
-            Some(_) => match size {
-                Some(size) if size % AES_BLOCK_BYTES != 0 => Err(format!(
-                    "AES-128 segment is {size} bytes, not a whole number of 16-byte blocks"
-                )),
-                Some(0) => Err(NotMedia::Empty.to_string()),
-                _ => Ok(()),
-            },
+            Some(_) => segment::sniff_ciphertext(&segment.body)
+                .map_err(|found| found.to_string())
+                .and_then(|()| match size {
+                    Some(size) if size % AES_BLOCK_BYTES != 0 => Err(format!(
+                        "AES-128 segment is {size} bytes, not a whole number of 16-byte blocks"
+                    )),
+                    _ => Ok(()),
+                }),
             None => segment::sniff(&segment.body)
                 .map(drop)
                 .map_err(|found| found.to_string()),
@@ -421,11 +428,20 @@ impl DeepCheck<'_> {
                 "AES-128 key has no http(s) URI".to_owned(),
             ));
         };
-        let key = self
+        let key = match self
             .checker
-            .get(url, self.headers, AES_KEY_BYTES, false)
+            .get(url, self.headers, AES_KEY_READ_BYTES, false)
             .await
-            .map_err(|failure| failure.in_step(ErrorKind::Segment, "AES-128 key"))?;
+        {
+            Ok(key) => key,
+            Err(failure) if failure.kind == ErrorKind::TooLarge => {
+                return Err(Failure::plain(
+                    ErrorKind::Segment,
+                    format!("AES-128 key is more than {AES_KEY_READ_BYTES} bytes, not 16"),
+                ));
+            }
+            Err(failure) => return Err(failure.in_step(ErrorKind::Segment, "AES-128 key")),
+        };
         if key.body.len() as u64 != AES_KEY_BYTES {
             return Err(Failure::plain(
                 ErrorKind::Segment,

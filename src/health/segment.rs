@@ -14,7 +14,8 @@
 //! - WebVTT (subtitle renditions): `WEBVTT` first, after an optional BOM.
 //!
 //! Segments encrypted whole (`METHOD=AES-128`) are noise to this test: the
-//! health checker checks their key instead (see [`super`]).
+//! health checker checks their key instead (see [`super`]), and
+//! [`sniff_ciphertext`] only that they are not text served in their place.
 
 /// The media formats [`sniff`] recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +161,24 @@ fn is_audio_frame(bytes: &[u8]) -> bool {
     }
 }
 
+/// Whether the first bytes of a segment encrypted whole (AES-128) can be
+/// ciphertext. Its bytes are noise, so no signature applies, and a first
+/// byte of `<` or `{` proves nothing; but noise never reads as text: a
+/// single 16-byte block is printable UTF-8 throughout with odds of about
+/// one in two million, a real segment practically never. Text (an HTML or
+/// JSON error, a playlist, a message) or nothing is named as [`sniff`]
+/// names it.
+pub fn sniff_ciphertext(head: &[u8]) -> Result<(), NotMedia> {
+    if head.is_empty() {
+        return Err(NotMedia::Empty);
+    }
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    if is_text(text) {
+        return Err(not_media(head));
+    }
+    Ok(())
+}
+
 fn not_media(head: &[u8]) -> NotMedia {
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
@@ -287,6 +306,34 @@ mod tests {
             Err(NotMedia::Unknown),
             "an impossible box size"
         );
+    }
+
+    #[test]
+    fn ciphertext_is_any_noise_but_never_text() {
+        let mut noise = Vec::with_capacity(4096);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        while noise.len() < 4096 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            noise.extend_from_slice(&state.to_le_bytes());
+        }
+        assert_eq!(sniff_ciphertext(&noise), Ok(()));
+        for first in [b'<', b'{', b'#', b'W', 0x47] {
+            noise[0] = first;
+            assert_eq!(sniff_ciphertext(&noise), Ok(()), "noise starting {first:#x}");
+        }
+        assert_eq!(sniff_ciphertext(b""), Err(NotMedia::Empty));
+        assert_eq!(
+            sniff_ciphertext(b"<!DOCTYPE html><html>Token expired</html>\n"),
+            Err(NotMedia::Html)
+        );
+        assert_eq!(sniff_ciphertext(br#"{"error":"forbidden"}"#), Err(NotMedia::Json));
+        assert_eq!(
+            sniff_ciphertext(b"#EXTM3U\n#EXTINF:1,\na.ts\n"),
+            Err(NotMedia::Playlist)
+        );
+        assert_eq!(sniff_ciphertext(b"Access denied\r\n"), Err(NotMedia::Text));
     }
 
     #[test]
