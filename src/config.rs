@@ -3,6 +3,7 @@
 //! validation that names the offending key.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -515,7 +516,9 @@ impl ExtractorKind {
 
 /// One `[[extractors]]` entry. Kind-specific keys are optional here and
 /// required or refused by [`Config::validate`], so errors name the key.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `Debug` shows the names of its `headers`, never their values (a
+/// `Cookie` or `Authorization` is a secret).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractorConfig {
     /// Unique key, lowercase `[a-z0-9_-]`.
@@ -549,6 +552,23 @@ pub struct ExtractorConfig {
 
 fn enabled_by_default() -> bool {
     true
+}
+
+impl fmt::Debug for ExtractorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExtractorConfig")
+            .field("site_key", &self.site_key)
+            .field("site_name", &self.site_name)
+            .field("kind", &self.kind)
+            .field("enabled", &self.enabled)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("streams", &self.streams)
+            .field("url", &self.url)
+            .field("title_filter", &self.title_filter)
+            .field("items", &self.items)
+            .field("fields", &self.fields)
+            .finish()
+    }
 }
 
 impl ExtractorConfig {
@@ -748,6 +768,23 @@ impl Config {
         for (key, value) in positive {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
+        // What the checker reads whole must fit what the proxy serves, or a
+        // stream could be healthy and answer 502 through its proxy_url.
+        for (key, value) in [
+            ("health.max_bytes", self.health.max_bytes),
+            ("health.media_playlist_bytes", self.health.media_playlist_bytes),
+        ] {
+            if value > self.proxy.max_playlist_bytes {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "must be at most proxy.max_playlist_bytes ({}): a playlist the health check accepts must \
+                         be one the proxy serves",
+                        self.proxy.max_playlist_bytes
+                    ),
+                ));
             }
         }
         if self.network.max_redirects > 20 {

@@ -299,8 +299,10 @@ pub struct HealthResult {
     /// When the check started.
     #[serde(serialize_with = "serialize_timestamp")]
     pub checked_at: DateTime<Utc>,
-    /// Healthy: 200/206 and a body containing `#EXTM3U`. (The name is the
-    /// public API's, inherited from the prototype.)
+    /// Healthy: a player can play it (the deep check of `health`: a
+    /// playlist by the shared rule, a loadable media playlist, a segment
+    /// whose bytes are media). The name is the public API's, inherited from
+    /// the prototype.
     pub is_live: bool,
     /// Milliseconds from request start to the body read; `None` when no
     /// response arrived.

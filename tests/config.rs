@@ -243,6 +243,20 @@ fn default_file_is_not_searched_for_in_parent_directories() {
 // --- secrets ------------------------------------------------------------------
 
 #[test]
+fn debug_of_a_config_names_extractor_headers_without_their_values() {
+    let secret = "session=c00kie-value";
+    let toml = format!(
+        "[[extractors]]\nsite_key = \"s\"\nsite_name = \"S\"\nkind = \"static\"\n\
+         headers = {{ Cookie = \"{secret}\", Referer = \"https://r.example/\" }}\n\
+         streams = [{{ url = \"https://cdn.example/a.m3u8\" }}]\n"
+    );
+    let config = parse(&toml).expect("valid");
+    let printed = format!("{config:?}");
+    assert!(!printed.contains(secret), "header value printed: {printed}");
+    assert!(printed.contains("\"Cookie\""), "{printed}");
+}
+
+#[test]
 fn debug_of_a_config_never_prints_the_signing_key() {
     let key = "s3cr3t-signing-key-value";
     let config = parse(&format!("[proxy]\nsigning_key = \"{key}\"\n")).expect("valid");
@@ -277,13 +291,22 @@ fn a_set_signing_key_is_never_serialized() {
 
 // --- rules shared with the proxy ---------------------------------------------------
 
-/// The proxy's default signed-path memory is the configuration's default.
 #[test]
-fn the_proxy_shares_the_configured_default_signed_path_memory() {
-    assert_eq!(
-        Config::default().proxy.signature_cache_entries,
-        f1_stream::proxy::token::DEFAULT_PATH_CACHE_ENTRIES
-    );
+fn health_playlist_limits_above_the_proxy_limit_are_refused_naming_the_key() {
+    for (key, max_bytes, media_playlist_bytes) in
+        [("max_bytes", 4097, 4096), ("media_playlist_bytes", 4096, 4097)]
+    {
+        let toml = format!(
+            "[proxy]\nmax_playlist_bytes = 4096\n[health]\nmax_bytes = {max_bytes}\nmedia_playlist_bytes = {media_playlist_bytes}\n"
+        );
+        let err = Config::from_toml_str(&toml).expect_err("over the proxy's limit");
+        let message = err.to_string();
+        assert!(message.contains(&format!("health.{key}")), "{message}");
+        assert!(message.contains("proxy.max_playlist_bytes"), "{message}");
+    }
+    let fits =
+        "[proxy]\nmax_playlist_bytes = 4096\n[health]\nmax_bytes = 4096\nmedia_playlist_bytes = 4096\n";
+    assert!(Config::from_toml_str(fits).is_ok());
 }
 
 // --- unknown keys -----------------------------------------------------------

@@ -530,3 +530,48 @@ mod runs {
         assert!(text.contains("f1stream_health_checks_total{site_key=\"s\",result=\"stale\"} 0"));
     }
 }
+
+#[tokio::test]
+async fn a_master_whose_variants_follow_more_renditions_than_the_first_read_holds_is_read_whole() {
+    let origin = FakeOrigin::start().await;
+    let mut master = String::from("#EXTM3U\n");
+    for i in 0..200 {
+        master.push_str(&format!(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Language {i}\",URI=\"subs/{i}.m3u8\"\n"
+        ));
+    }
+    master.push_str("#EXT-X-STREAM-INF:BANDWIDTH=900000,SUBTITLES=\"subs\"\nvideo/index.m3u8\n");
+    assert!(
+        master.len() as u64 > HealthConfig::default().max_bytes,
+        "the variant lies past the first read"
+    );
+    origin.route("/big-master.m3u8", Reply::playlist(master));
+    origin.route("/video/index.m3u8", Reply::playlist(MEDIA_LIVE));
+    let result = checker().check(&origin.url("/big-master.m3u8"), &none()).await;
+    assert!(result.is_live, "{result:?}");
+    assert_eq!(result.variant_count, Some(1));
+    assert_eq!(result.bitrate, 900_000);
+}
+
+#[tokio::test]
+async fn a_byte_range_segment_is_probed_at_its_offset() {
+    let origin = FakeOrigin::start().await;
+    // One file: a text preamble, then the TS the playlist addresses.
+    let mut file = vec![b'x'; 4000];
+    file.extend(std::iter::repeat_n(0x47u8, 188 * 20));
+    origin.route("/all.ts", Reply::bytes(file).honour_range());
+    let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:4\n\
+        #EXTINF:4,\n#EXT-X-BYTERANGE:3760@4000\nall.ts\n#EXT-X-ENDLIST\n";
+    origin.route("/range.m3u8", Reply::playlist(playlist));
+    let result = checker().check(&origin.url("/range.m3u8"), &none()).await;
+    assert!(result.is_live, "{result:?}");
+    let segment_requests = origin.requests_to("/all.ts");
+    assert_eq!(segment_requests.len(), 1);
+    assert_eq!(
+        segment_requests[0]
+            .headers
+            .get("range")
+            .and_then(|v| v.to_str().ok()),
+        Some("bytes=4000-7759")
+    );
+}

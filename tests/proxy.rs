@@ -515,10 +515,19 @@ async fn upstream_faults_map_to_502_and_504() {
     );
     origin.route("/slow.ts", Reply::bytes("x").delay(Duration::from_secs(5)));
     origin.route("/dead.ts", Reply::status(500));
-    let service = TestService::start(
+    // The health check may read no more than the proxy serves.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("f1-stream.db");
+    let toml = common::test_config_toml(
+        &db_path,
         "[proxy]\nplaylist_timeout_secs = 1\nrelay_first_byte_timeout_secs = 1\nmax_playlist_bytes = 4096\n",
-    )
-    .await;
+    );
+    let toml = common::replace_once(
+        &toml,
+        "[health]\n",
+        "[health]\nmax_bytes = 4096\nmedia_playlist_bytes = 4096\n",
+    );
+    let service = TestService::start_with_config(&db_path, &toml).await;
     let signer = service.app.signer();
     for (kind, path, status) in [
         (Kind::Proxy, "/gone.m3u8", 502),

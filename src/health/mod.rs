@@ -25,7 +25,9 @@
 //!      or without ID3, WebVTT); HTML, JSON, a playlist, other text or an
 //!      empty body fail with `segment` and a message naming what was found
 //!      ("segment is an HTML page", "segment is empty");
-//!    - an init section in force (`EXT-X-MAP`) must be media too;
+//!    - an init section in force (`EXT-X-MAP`) of an unencrypted segment
+//!      must be media too; a segment addressed by `EXT-X-BYTERANGE` is read
+//!      at its offset;
 //!    - a segment encrypted whole (`METHOD=AES-128`) cannot be inspected:
 //!      its key must answer exactly 16 bytes through the extractor's
 //!      headers, its bytes must not be text (an HTML or JSON error page in
@@ -51,11 +53,12 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::config::HealthConfig;
-use crate::hls::{self, media::MediaPlaylist};
+use crate::hls;
+use crate::hls::media::{ByteRange, MediaPlaylist};
 use crate::model::{ErrorKind, HealthResult, MediaState, PlaylistKind, StreamType};
 use crate::net::{Fetch, FetchError, Fetched, Http};
 
-/// Message when a body is not a playlist (the prototype's wording).
+/// Message when a body is not a playlist by [`hls::is_playlist`].
 pub const NOT_HLS_MESSAGE: &str = "Response does not start with #EXTM3U";
 /// Variants of a master playlist tried before it is declared unplayable.
 pub const MAX_VARIANTS_TRIED: usize = 3;
@@ -179,6 +182,24 @@ impl HealthChecker {
         let fetch = if head_only { fetch.head_only() } else { fetch };
         Ok(self.http.fetch(fetch).await?)
     }
+
+    /// The first `limit` bytes of `range` of `url` (an `EXT-X-BYTERANGE`
+    /// segment), or of the whole resource.
+    async fn get_head_of(
+        &self,
+        url: Url,
+        headers: &HeaderMap,
+        limit: u64,
+        range: Option<ByteRange>,
+    ) -> Result<Fetched, Failure> {
+        let (offset, limit) =
+            range.map_or((0, limit), |range| (range.offset, limit.min(range.length.max(1))));
+        let fetch = Fetch::get(url, limit)
+            .headers(headers)
+            .head_only()
+            .from_offset(offset);
+        Ok(self.http.fetch(fetch).await?)
+    }
 }
 
 /// One check's state while it walks playlist → variant → segment.
@@ -215,8 +236,31 @@ impl DeepCheck<'_> {
         if !hls::is_playlist(&first.body) {
             return fail(result, ErrorKind::NotHls, NOT_HLS_MESSAGE.to_owned());
         }
-        let text = String::from_utf8_lossy(&first.body);
-        let summary = hls::summarize(&text, first.complete);
+        // Cut at `max_bytes`: read whole now, as a player does (a master's
+        // variants may follow many renditions; a media playlist's segments
+        // are all needed).
+        let whole;
+        let (text, url) = if first.complete {
+            (media_text(&first), &first.final_url)
+        } else {
+            whole = checker
+                .get(
+                    first.final_url.clone(),
+                    self.headers,
+                    checker.media_playlist_bytes,
+                    false,
+                )
+                .await;
+            match &whole {
+                Ok(whole) => (media_text(whole), &whole.final_url),
+                Err(failure) => return fail(result, failure.kind, failure.message.clone()),
+            }
+        };
+        let text = match text {
+            Ok(text) => text,
+            Err(failure) => return fail(result, failure.kind, failure.message),
+        };
+        let summary = hls::summarize(&text, true);
         result.is_live = true;
         result.bitrate = summary.max_bandwidth();
         result.playlist_kind = summary.kind;
@@ -225,25 +269,12 @@ impl DeepCheck<'_> {
             let variants: Vec<(u64, Url)> = summary
                 .variants
                 .iter()
-                .filter_map(|v| hls::uri::resolve(&first.final_url, v.uri).map(|url| (v.bandwidth, url)))
+                .filter_map(|v| hls::uri::resolve(url, v.uri).map(|url| (v.bandwidth, url)))
                 .collect();
             result.variant_count = Some(variants.len() as u32);
             return self.check_variants(result, &variants).await;
         }
-        if first.complete {
-            return match media_text(&first) {
-                Ok(text) => self.judge_text(result, &first.final_url, &text, None).await,
-                Err(failure) => fail(result, failure.kind, failure.message),
-            };
-        }
-        // Cut at `max_bytes`: the media playlist is read whole now.
-        let whole = checker
-            .get(first.final_url, self.headers, checker.media_playlist_bytes, false)
-            .await;
-        match whole.and_then(owned_media_text) {
-            Ok((text, url)) => self.judge_text(result, &url, &text, None).await,
-            Err(failure) => fail(result, failure.kind, failure.message),
-        }
+        self.judge_text(result, url, &text, None).await
     }
 
     /// Tries up to [`MAX_VARIANTS_TRIED`] variants, nearest the median
@@ -377,7 +408,10 @@ impl DeepCheck<'_> {
             return fail(result, failure.kind, failure.message);
         }
         let checker = self.checker;
-        let segment = match checker.get(url, self.headers, checker.segment_bytes, true).await {
+        let segment = match checker
+            .get_head_of(url, self.headers, checker.segment_bytes, middle.byte_range)
+            .await
+        {
             Ok(segment) => segment,
             Err(failure) => {
                 let failure = failure.in_step(ErrorKind::Segment, "segment");
@@ -486,25 +520,18 @@ fn fail(mut result: HealthResult, kind: ErrorKind, message: String) -> HealthRes
     result
 }
 
-/// The text of a fetched media playlist: whole, and a playlist by the one
-/// rule ([`hls::is_playlist`]). RFC 8216 wants UTF-8, but one stray byte in
-/// a title must not hide the segments after it (the proxy replaces it the
+/// The text of a playlist read whole, if it is one by the one rule
+/// ([`hls::is_playlist`]). RFC 8216 wants UTF-8, but one stray byte in a
+/// title must not hide the segments after it (the proxy replaces it the
 /// same way).
 fn media_text(fetched: &Fetched) -> Result<Cow<'_, str>, Failure> {
-    let failure = |kind, message: &str| Failure {
-        kind,
-        message: message.to_owned(),
-        status: Some(fetched.status.as_u16()),
-        ttfb: Some(fetched.ttfb),
-    };
-    if !fetched.complete {
-        return Err(failure(
-            ErrorKind::TooLarge,
-            "media playlist exceeds health.media_playlist_bytes",
-        ));
-    }
     if !hls::is_playlist(&fetched.body) {
-        return Err(failure(ErrorKind::NotHls, NOT_HLS_MESSAGE));
+        return Err(Failure {
+            kind: ErrorKind::NotHls,
+            message: NOT_HLS_MESSAGE.to_owned(),
+            status: Some(fetched.status.as_u16()),
+            ttfb: Some(fetched.ttfb),
+        });
     }
     Ok(String::from_utf8_lossy(&fetched.body))
 }

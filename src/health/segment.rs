@@ -37,7 +37,7 @@ pub enum NotMedia {
     /// No bytes at all.
     #[error("segment is empty")]
     Empty,
-    /// Markup: an error or login page.
+    /// Markup: an HTML error or login page, or an XML error document.
     #[error("segment is an HTML page")]
     Html,
     /// A JSON document, typically an API error.
@@ -65,19 +65,35 @@ const TS_SYNC: u8 = 0x47;
 /// Packets checked for sync; enough to rule out chance.
 const TS_PACKETS_CHECKED: usize = 64;
 
+/// Bytes of a head read as text to tell an error page from media: every
+/// media format here has a control or non-UTF-8 byte well within them
+/// (sizes, sync words, PIDs), and random ciphertext is printable for 256
+/// bytes with odds of about 1e-100.
+const TEXT_PREFIX_BYTES: usize = 256;
+
 /// Classifies the first bytes of a segment (`head`, possibly cut).
 pub fn sniff(head: &[u8]) -> Result<MediaFormat, NotMedia> {
     if head.is_empty() {
         return Err(NotMedia::Empty);
+    }
+    if is_webvtt(head) {
+        return Ok(MediaFormat::WebVtt);
+    }
+    // Sync at two packet boundaries or more is TS whatever the bytes between
+    // (text would need a `G` at exactly every 188th byte).
+    if head.len() > TS_PACKET && is_ts(head) {
+        return Ok(MediaFormat::MpegTs);
+    }
+    // Before the weaker signatures: "Geo-blocked" starts with 0x47, and
+    // "Try free trial" has a box type where an MP4 size would end.
+    if reads_as_text(head) {
+        return Err(not_media(head));
     }
     if is_ts(head) {
         return Ok(MediaFormat::MpegTs);
     }
     if is_bmff(head) {
         return Ok(MediaFormat::Fmp4);
-    }
-    if is_webvtt(head) {
-        return Ok(MediaFormat::WebVtt);
     }
     if is_packed_audio(head) {
         return Ok(MediaFormat::PackedAudio);
@@ -121,7 +137,7 @@ fn box_header(bytes: &[u8]) -> Option<(u32, &[u8; 4])> {
 }
 
 fn is_webvtt(head: &[u8]) -> bool {
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let text = strip_bom(head);
     text.strip_prefix(b"WEBVTT")
         .is_some_and(|rest| matches!(rest.first(), None | Some(b' ' | b'\t' | b'\r' | b'\n')))
 }
@@ -172,15 +188,25 @@ pub fn sniff_ciphertext(head: &[u8]) -> Result<(), NotMedia> {
     if head.is_empty() {
         return Err(NotMedia::Empty);
     }
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    if is_text(text) {
+    if reads_as_text(head) {
         return Err(not_media(head));
     }
     Ok(())
 }
 
+/// Whether the first [`TEXT_PREFIX_BYTES`] of `head` (after a BOM) are
+/// text: one stray byte further into an error page does not make it media.
+fn reads_as_text(head: &[u8]) -> bool {
+    let text = strip_bom(head);
+    is_text(&text[..text.len().min(TEXT_PREFIX_BYTES)])
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(crate::hls::BOM.as_bytes()).unwrap_or(bytes)
+}
+
 fn not_media(head: &[u8]) -> NotMedia {
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let text = strip_bom(head);
     let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
     if crate::hls::is_playlist(head) {
         return NotMedia::Playlist;
@@ -188,7 +214,7 @@ fn not_media(head: &[u8]) -> NotMedia {
     match first {
         Some(b'<') => NotMedia::Html,
         Some(b'{' | b'[') => NotMedia::Json,
-        _ if is_text(text) => NotMedia::Text,
+        _ if reads_as_text(text) => NotMedia::Text,
         _ => NotMedia::Unknown,
     }
 }
@@ -334,6 +360,25 @@ mod tests {
             Err(NotMedia::Playlist)
         );
         assert_eq!(sniff_ciphertext(b"Access denied\r\n"), Err(NotMedia::Text));
+    }
+
+    #[test]
+    fn text_that_happens_to_look_like_a_signature_is_still_text() {
+        assert_eq!(
+            sniff(b"Geo-blocked in your region"),
+            Err(NotMedia::Text),
+            "0x47 first"
+        );
+        assert_eq!(
+            sniff(b"Try free trial today"),
+            Err(NotMedia::Text),
+            "`free` where a box type sits"
+        );
+        let mut page = b"<html><body>Forbidden</body></html>".to_vec();
+        page.resize(4096, b' ');
+        page[3000] = 0xE9;
+        assert_eq!(sniff(&page), Err(NotMedia::Html), "a stray Latin-1 byte far in");
+        assert_eq!(sniff_ciphertext(&page), Err(NotMedia::Html));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! playlist.
 
 use super::{AttributeList, Line, Lines, Summarizer};
-use crate::model::{PlaylistKind, StreamType};
+use crate::model::StreamType;
 
 /// A media playlist as a reader of its segments needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,16 +146,9 @@ pub fn parse(text: &str) -> Result<MediaPlaylist<'_>, MediaError> {
             Line::Other => {}
         }
     }
-    let summary = summarizer.finish(true);
-    if summary.kind == Some(PlaylistKind::Master) {
-        return Err(MediaError::Master);
-    }
+    let summary = summarizer.finish_media().ok_or(MediaError::Master)?;
     playlist.target_duration = summary.target_duration;
     playlist.stream_type = summary.stream_type;
-    if summary.kind.is_none() {
-        // No segment and no target duration: an empty live playlist at best.
-        playlist.stream_type = StreamType::Live;
-    }
     Ok(playlist)
 }
 
@@ -244,6 +237,14 @@ big.ts
     }
 
     #[test]
+    fn a_playlist_without_segments_is_still_live_or_vod_by_the_one_rule() {
+        assert_eq!(parse("#EXTM3U\n").expect("media").stream_type, StreamType::Live);
+        let ended = parse("#EXTM3U\n#EXT-X-ENDLIST\n").expect("media");
+        assert_eq!(ended.stream_type, StreamType::Vod);
+        assert!(ended.segments.is_empty());
+    }
+
+    #[test]
     fn a_master_playlist_is_refused() {
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n";
         assert_eq!(parse(master), Err(MediaError::Master));
@@ -291,8 +292,13 @@ big.ts
         }
 
         #[test]
-        fn any_text_reads_without_panicking(text in any::<String>()) {
-            let _ = parse(&text).map(|playlist| playlist.segments.len());
+        fn any_text_reads_without_panicking_and_segments_are_uri_lines(text in any::<String>()) {
+            if let Ok(playlist) = parse(&text) {
+                prop_assert!(playlist.segments.len() <= text.lines().count());
+                for segment in &playlist.segments {
+                    prop_assert!(!segment.uri.is_empty() && !segment.uri.starts_with('#'));
+                }
+            }
         }
     }
 }

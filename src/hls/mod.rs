@@ -39,16 +39,20 @@ pub use lines::{Line, Lines};
 /// The UTF-8 byte order mark, which may precede `#EXTM3U`.
 pub const BOM: &str = "\u{feff}";
 
-/// Whether `body` is a playlist a player accepts: it starts with `#EXTM3U`
-/// ending its line, after an optional UTF-8 BOM.
+/// Whether `body` is a playlist players accept: it starts with `#EXTM3U`,
+/// then the end of the line or a blank, after an optional UTF-8 BOM.
 ///
-/// This is what players do. hls.js refuses a manifest whose text does not
-/// begin with `#EXTM3U` ("no EXTM3U delimiter"); ffmpeg's HLS demuxer
-/// probes for `#EXTM3U` at the first byte; Safari (AVFoundation) follows
-/// RFC 8216 §4.3.1.1, which makes `#EXTM3U` the first line. Browsers decode
-/// a fetched text with its BOM stripped before hls.js sees it, so a BOM is
-/// fine; a blank line, whitespace or any other text before the tag is not,
-/// and neither is `#EXTM3U` somewhere later in an HTML or JSON body.
+/// The rule is where the players agree. hls.js refuses a manifest whose
+/// text does not begin with `#EXTM3U` ("no EXTM3U delimiter"), though it
+/// takes `#EXTM3UX` too; ffmpeg's HLS demuxer probes for `#EXTM3U` at the
+/// first byte and wants the first line to be the tag; Safari (AVFoundation)
+/// follows RFC 8216 §4.3.1.1, which makes `#EXTM3U` the first line.
+/// Browsers decode a fetched text with its BOM stripped before hls.js sees
+/// it, so a BOM is fine; a blank line, whitespace or any other text before
+/// the tag is not, and neither is `#EXTM3U` somewhere later in an HTML or
+/// JSON body. Attributes after a blank (`#EXTM3U x-tvg-url=...`, an IPTV
+/// habit) are accepted as hls.js and VLC accept them, though ffmpeg does
+/// not.
 pub fn is_playlist(body: &[u8]) -> bool {
     let body = body.strip_prefix(BOM.as_bytes()).unwrap_or(body);
     body.strip_prefix(b"#EXTM3U")
@@ -70,7 +74,18 @@ pub const MULTIVARIANT_TAGS: [&str; 7] = [
 
 /// Whether tag `name` (without `#`) makes a playlist a master playlist.
 pub fn is_multivariant_tag(name: &str) -> bool {
-    MULTIVARIANT_TAGS.contains(&name)
+    // A `match` dispatches on length first; this runs for every tag line of
+    // every rewritten playlist.
+    matches!(
+        name,
+        "EXT-X-STREAM-INF"
+            | "EXT-X-I-FRAME-STREAM-INF"
+            | "EXT-X-IMAGE-STREAM-INF"
+            | "EXT-X-MEDIA"
+            | "EXT-X-SESSION-DATA"
+            | "EXT-X-SESSION-KEY"
+            | "EXT-X-CONTENT-STEERING"
+    )
 }
 
 /// What the `URI` attribute of a tag points at.
@@ -98,8 +113,8 @@ pub fn uri_target(name: &str) -> Option<UriTarget> {
 
 /// The one live / event / VOD rule. A media playlist is VOD when it ends
 /// (`#EXT-X-ENDLIST`) or declares `PLAYLIST-TYPE:VOD`, an event when it
-/// declares `EVENT`, and live otherwise, which only a complete text can
-/// prove (a cut one may end further on). A master playlist does not say.
+/// declares `EVENT`, and live otherwise. Only a complete text proves "event"
+/// or "live": a cut one may end further on. A master playlist does not say.
 pub fn stream_type(
     kind: Option<PlaylistKind>,
     ended: bool,
@@ -109,9 +124,10 @@ pub fn stream_type(
     match kind {
         Some(PlaylistKind::Media) if ended => StreamType::Vod,
         Some(PlaylistKind::Media) => match declared {
+            Some(StreamType::Vod) => StreamType::Vod,
+            _ if !complete => StreamType::Unknown,
             Some(declared) => declared,
-            None if complete => StreamType::Live,
-            None => StreamType::Unknown,
+            None => StreamType::Live,
         },
         _ => StreamType::Unknown,
     }
@@ -178,6 +194,11 @@ impl<'a> Summarizer<'a> {
     }
 
     fn tag(&mut self, name: &str, value: &str) {
+        // Every segment has an `EXTINF`: settle it before anything else.
+        if name == "EXTINF" {
+            self.has_segments = true;
+            return;
+        }
         if is_multivariant_tag(name) {
             self.multivariant = true;
         }
@@ -189,7 +210,6 @@ impl<'a> Summarizer<'a> {
                     .unwrap_or(0);
                 self.pending_variant = Some(bandwidth);
             }
-            "EXTINF" => self.has_segments = true,
             "EXT-X-TARGETDURATION" => {
                 self.has_segments = true;
                 self.target_duration = value
@@ -218,6 +238,16 @@ impl<'a> Summarizer<'a> {
         } else {
             None
         };
+        self.finish_as(kind, complete)
+    }
+
+    /// The summary of a text known to be a media playlist even when it has
+    /// no segment yet (an empty live playlist); `None` for a master.
+    pub fn finish_media(self) -> Option<PlaylistSummary<'a>> {
+        (!self.multivariant).then(|| self.finish_as(Some(PlaylistKind::Media), true))
+    }
+
+    fn finish_as(self, kind: Option<PlaylistKind>, complete: bool) -> PlaylistSummary<'a> {
         PlaylistSummary {
             kind,
             stream_type: stream_type(kind, self.ended, self.declared, complete),
@@ -253,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_playlist_starts_with_extm3u_after_at_most_a_bom() {
-        let cases: [(&[u8], bool, &str); 14] = [
+        let cases: [(&[u8], bool, &str); 15] = [
             (b"#EXTM3U\n#EXTINF:1,\na.ts\n", true, "LF"),
             (b"#EXTM3U\r\n#EXT-X-VERSION:3\r\n", true, "CRLF"),
             (b"\xEF\xBB\xBF#EXTM3U\n", true, "BOM"),
@@ -271,6 +301,11 @@ mod tests {
             (b"{\"error\":\"#EXTM3U\"}", false, "JSON"),
             (b"", false, "empty"),
             (b"#EXTM3UX\n", false, "another tag"),
+            (
+                b"#EXTM3U x-tvg-url=\"a\"\n#EXTINF:-1,x\nhttp://h/x\n",
+                true,
+                "attributes on the tag line",
+            ),
             (b"#extm3u\n", false, "lower case"),
         ];
         for (body, expected, case) in cases {
@@ -305,6 +340,16 @@ mod tests {
             ]
         );
         assert_eq!(summary.max_bandwidth(), 5_000_000);
+    }
+
+    #[test]
+    fn the_multivariant_list_and_its_test_agree() {
+        for tag in MULTIVARIANT_TAGS {
+            assert!(is_multivariant_tag(tag), "{tag}");
+        }
+        for tag in ["EXTINF", "EXT-X-MEDIA-SEQUENCE", "EXT-X-STREAM", "EXT-X-KEY"] {
+            assert!(!is_multivariant_tag(tag), "{tag}");
+        }
     }
 
     #[test]
@@ -345,6 +390,12 @@ mod tests {
         assert_eq!(summarize(vod, true).stream_type, StreamType::Vod);
         let declared = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na";
         assert_eq!(summarize(declared, false).stream_type, StreamType::Vod);
+        let cut_event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:6,\na.ts\n#EXTINF:6,\nb";
+        assert_eq!(
+            summarize(cut_event, false).stream_type,
+            StreamType::Unknown,
+            "a cut event may end further on"
+        );
         let event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:6,\na.ts\n";
         assert_eq!(summarize(event, true).stream_type, StreamType::Event);
         assert_eq!(summarize(event, true).kind, Some(PlaylistKind::Media));

@@ -6,8 +6,9 @@ use url::Url;
 /// Schemes whose URIs have no `//` authority and are never fetched over
 /// HTTP (keys, inline data, identifiers). Any other `word:rest` reference
 /// is taken for a relative path with a colon (`seg15:49:14.ts`).
-const OPAQUE_SCHEMES: [&str; 9] = [
+const OPAQUE_SCHEMES: [&str; 10] = [
     "data",
+    "magnet",
     "skd",
     "urn",
     "blob",

@@ -6,7 +6,8 @@
 //!   userinfo, IP literals) and on every connection and redirect (the
 //!   client's resolver and redirect policy, see [`super::build_client`]);
 //! - the extractor's headers go with the request;
-//! - success is `200`, or `206` for a request that asked for a range;
+//! - success is a `2xx`, except that a `206` answers only a request that
+//!   asked for a range (a part never asked for is no body to use);
 //!   everything else is [`FetchFailure::Status`];
 //! - the body is read up to a byte limit while it streams in, never
 //!   buffered past it: over the limit is an error, or with
@@ -44,9 +45,10 @@ pub struct Http {
 impl Http {
     /// The client and guard `[network]` describes, sending `user_agent`.
     pub fn new(network: &NetworkConfig, user_agent: &str) -> reqwest::Result<Self> {
+        let guard = AddressGuard::from_config(network);
         Ok(Self {
-            client: super::build_client(network, user_agent)?,
-            guard: AddressGuard::from_config(network),
+            client: super::build_client(network, guard.clone(), user_agent)?,
+            guard,
         })
     }
 
@@ -99,7 +101,8 @@ impl Http {
         }
         let ranged = fetch.head_only && fetch.limit > 0;
         if ranged {
-            let range = format!("bytes=0-{}", fetch.limit - 1);
+            let last = fetch.offset.saturating_add(fetch.limit - 1);
+            let range = format!("bytes={}-{last}", fetch.offset);
             headers.insert(
                 RANGE,
                 HeaderValue::from_str(&range).map_err(|_| FetchFailure::Other(range))?,
@@ -114,8 +117,8 @@ impl Http {
             status: Some(status),
             ttfb: Some(head.ttfb),
         };
-        let partial = status == StatusCode::PARTIAL_CONTENT && ranged;
-        if status != StatusCode::OK && !partial {
+        let partial = status == StatusCode::PARTIAL_CONTENT;
+        if !status.is_success() || (partial && !ranged) {
             return Err(with_context(FetchFailure::Status(status.as_u16())));
         }
         // A 206 whose range is the whole resource (a playlist shorter than
@@ -125,7 +128,7 @@ impl Http {
             .headers()
             .get(CONTENT_RANGE)
             .and_then(|value| value.to_str().ok());
-        let whole_range = partial && content_range.is_some_and(is_whole_resource);
+        let whole_range = partial && fetch.offset == 0 && content_range.is_some_and(is_whole_resource);
         let resource_len = if partial {
             content_range.and_then(range_total)
         } else {
@@ -172,6 +175,7 @@ pub struct Fetch<'a> {
     header: Option<(HeaderName, HeaderValue)>,
     limit: u64,
     head_only: bool,
+    offset: u64,
     first_byte_timeout: Option<Duration>,
     timeout: Option<Duration>,
 }
@@ -185,6 +189,7 @@ impl<'a> Fetch<'a> {
             header: None,
             limit,
             head_only: false,
+            offset: 0,
             first_byte_timeout: None,
             timeout: None,
         }
@@ -210,6 +215,13 @@ impl<'a> Fetch<'a> {
         self
     }
 
+    /// With [`Fetch::head_only`], the range starts at byte `offset` (an
+    /// `EXT-X-BYTERANGE` segment inside a larger file).
+    pub fn from_offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
     /// Fails when the response head takes longer than `limit`.
     pub fn first_byte_timeout(mut self, limit: Duration) -> Self {
         self.first_byte_timeout = Some(limit);
@@ -226,7 +238,7 @@ impl<'a> Fetch<'a> {
 /// What a successful [`Fetch`] brought back.
 #[derive(Debug, Clone)]
 pub struct Fetched {
-    /// `200`, or `206` for a [`Fetch::head_only`] request.
+    /// A `2xx`: `206` only for a [`Fetch::head_only`] request.
     pub status: StatusCode,
     /// The URL after redirects: the base for relative references.
     pub final_url: Url,

@@ -1,5 +1,5 @@
 //! The one shared HTTP client, the private-address guard every outgoing
-//! request goes through, and the one guarded fetch ([`fetch`]) that health
+//! request goes through, and the one guarded fetch ([`Http::fetch`]) that health
 //! checks, source documents, the proxy and the calendar use.
 
 mod fetch;
@@ -218,8 +218,11 @@ impl Resolve for GuardedResolver {
 /// Builds the shared client: guarded DNS, guarded redirects, no environment
 /// proxy, no automatic Referer (it would replace an extractor's), no
 /// automatic decompression (the relay forwards bytes as they are).
-fn build_client(network: &NetworkConfig, user_agent: &str) -> reqwest::Result<reqwest::Client> {
-    let guard = AddressGuard::from_config(network);
+fn build_client(
+    network: &NetworkConfig,
+    guard: AddressGuard,
+    user_agent: &str,
+) -> reqwest::Result<reqwest::Client> {
     let redirect_guard = guard.clone();
     let max_redirects = network.max_redirects as usize;
     let redirect_policy = redirect::Policy::custom(move |attempt| {
