@@ -14,7 +14,7 @@ mod corpus;
 
 use std::collections::HashSet;
 
-use common::{FakeOrigin, TestService, static_extractor};
+use common::{FakeOrigin, TestService, static_extractor, uris_in};
 use corpus::{Case, REFERER, Verdict};
 use f1_stream::hls;
 use f1_stream::model::ErrorKind;
@@ -22,29 +22,6 @@ use f1_stream::proxy::token;
 
 const SITE: &str = "corpus";
 const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
-
-/// Every URI a player would fetch from a playlist: URI lines and `URI="..."`.
-fn uris_in(playlist: &str) -> Vec<String> {
-    let mut uris = Vec::new();
-    for line in playlist.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.is_empty() {
-            continue;
-        }
-        if !line.starts_with('#') {
-            uris.push(line.to_owned());
-            continue;
-        }
-        let mut rest = line;
-        while let Some(at) = rest.find("URI=\"") {
-            let after = &rest[at + 5..];
-            let Some(end) = after.find('"') else { break };
-            uris.push(after[..end].to_owned());
-            rest = &after[end..];
-        }
-    }
-    uris
-}
 
 /// What playing one stream through the proxy fetched.
 #[derive(Debug, Default)]

@@ -7,25 +7,10 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{FakeOrigin, MASTER, MEDIA_LIVE, MEDIA_VOD, Reply};
-use f1_stream::config::{HealthConfig, NetworkConfig};
-use f1_stream::health::HealthChecker;
+use common::{FakeOrigin, MASTER, MEDIA_LIVE, MEDIA_VOD, Reply, deep_checker as checker};
+use f1_stream::config::HealthConfig;
 use f1_stream::model::{ErrorKind, HealthResult, MediaState, StreamType};
-use f1_stream::net::Http;
 use reqwest::header::{HeaderMap, HeaderValue};
-
-fn checker() -> HealthChecker {
-    let network = NetworkConfig {
-        allow_private_networks: true,
-        ..NetworkConfig::default()
-    };
-    let health = HealthConfig {
-        timeout_secs: 5,
-        ..HealthConfig::default()
-    };
-    let http = Http::new(&network, &health.user_agent).expect("client builds");
-    HealthChecker::new(http, &health)
-}
 
 fn referer() -> HeaderMap {
     let mut headers = HeaderMap::new();

@@ -7,7 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{FakeOrigin, MASTER, MEDIA_LIVE, Reply, TestService, rss_bytes, sized_body, static_extractor};
+use common::{
+    FakeOrigin, MASTER, MEDIA_LIVE, Reply, TestService, rss_bytes, sized_body, static_extractor, uris_in,
+};
 use f1_stream::proxy::token::{self, Kind};
 use futures::StreamExt;
 
@@ -59,29 +61,6 @@ fn referer_extractor(origin: &FakeOrigin) -> String {
         &[origin.url("/master.m3u8")],
         &format!("headers = {{ Referer = \"{REFERER}\" }}"),
     )
-}
-
-/// Every URI a player would fetch from a playlist: URI lines and `URI="..."`.
-fn uris_in(playlist: &str) -> Vec<String> {
-    let mut uris = Vec::new();
-    for line in playlist.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.is_empty() {
-            continue;
-        }
-        if !line.starts_with('#') {
-            uris.push(line.to_owned());
-            continue;
-        }
-        let mut rest = line;
-        while let Some(at) = rest.find("URI=\"") {
-            let after = &rest[at + 5..];
-            let end = after.find('"').expect("closing quote");
-            uris.push(after[..end].to_owned());
-            rest = &after[end..];
-        }
-    }
-    uris
 }
 
 /// The upstream URL a rewritten proxy URI stands for.

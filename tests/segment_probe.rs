@@ -5,26 +5,10 @@
 mod common;
 mod corpus;
 
-use common::FakeOrigin;
+use common::{FakeOrigin, deep_checker as checker};
 use corpus::{Case, REFERER, TS_PACKET, Verdict};
-use f1_stream::config::{HealthConfig, NetworkConfig};
-use f1_stream::health::HealthChecker;
 use f1_stream::model::{ErrorKind, HealthResult};
-use f1_stream::net::Http;
 use reqwest::header::{HeaderMap, HeaderValue};
-
-fn checker() -> HealthChecker {
-    let network = NetworkConfig {
-        allow_private_networks: true,
-        ..NetworkConfig::default()
-    };
-    let health = HealthConfig {
-        timeout_secs: 5,
-        ..HealthConfig::default()
-    };
-    let http = Http::new(&network, &health.user_agent).expect("client builds");
-    HealthChecker::new(http, &health)
-}
 
 /// The headers the corpus's extractor sends.
 fn extractor_headers() -> HeaderMap {

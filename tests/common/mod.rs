@@ -597,3 +597,41 @@ pub fn static_extractor(site_key: &str, urls: &[String], extra: &str) -> String 
         streams.join(", ")
     )
 }
+
+/// Every URI a player would fetch from a playlist: URI lines and `URI="..."`.
+pub fn uris_in(playlist: &str) -> Vec<String> {
+    let mut uris = Vec::new();
+    for line in playlist.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with('#') {
+            uris.push(line.to_owned());
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("URI=\"") {
+            let after = &rest[at + 5..];
+            let Some(end) = after.find('"') else { break };
+            uris.push(after[..end].to_owned());
+            rest = &after[end..];
+        }
+    }
+    uris
+}
+
+/// The deep health checker the health tests use: private networks allowed
+/// (the origins are on loopback), a 5 s budget.
+pub fn deep_checker() -> f1_stream::health::HealthChecker {
+    let network = f1_stream::config::NetworkConfig {
+        allow_private_networks: true,
+        ..f1_stream::config::NetworkConfig::default()
+    };
+    let health = f1_stream::config::HealthConfig {
+        timeout_secs: 5,
+        ..f1_stream::config::HealthConfig::default()
+    };
+    let http = f1_stream::net::Http::new(&network, &health.user_agent).expect("client builds");
+    f1_stream::health::HealthChecker::new(http, &health)
+}
