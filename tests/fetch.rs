@@ -395,6 +395,51 @@ async fn head_only_stops_quietly_at_the_limit_when_the_origin_ignores_the_range(
 }
 
 #[tokio::test]
+async fn the_size_of_the_whole_resource_is_known_from_a_partial_answer_or_a_declared_length() {
+    let origin = FakeOrigin::start().await;
+    origin.route("/ranged.ts", Reply::bytes(sized_body(20_000)).honour_range());
+    origin.route("/plain.ts", Reply::bytes(sized_body(20_000)));
+    for path in ["/ranged.ts", "/plain.ts"] {
+        let fetched = open()
+            .fetch(Fetch::get(url(&origin.url(path)), 100).head_only())
+            .await
+            .expect("a head");
+        assert_eq!(fetched.body.len(), 100, "{path}");
+        assert!(!fetched.complete, "{path}");
+        assert_eq!(fetched.resource_len, Some(20_000), "{path}");
+    }
+    let ranged = &origin.requests_to("/ranged.ts")[0];
+    assert_eq!(
+        ranged.headers.get("range").and_then(|v| v.to_str().ok()),
+        Some("bytes=0-99")
+    );
+}
+
+#[tokio::test]
+async fn a_head_from_an_offset_asks_for_that_range_and_is_never_taken_for_the_whole() {
+    let origin = FakeOrigin::start().await;
+    let body = sized_body(1_000);
+    origin.route("/file.ts", Reply::bytes(body.clone()).honour_range());
+    let fetched = open()
+        .fetch(
+            Fetch::get(url(&origin.url("/file.ts")), 1_000)
+                .head_only()
+                .from_offset(900),
+        )
+        .await
+        .expect("the tail");
+    assert_eq!(fetched.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(fetched.body, body[900..]);
+    assert!(!fetched.complete, "a range from an offset is a part");
+    assert_eq!(fetched.resource_len, Some(1_000));
+    let request = &origin.requests_to("/file.ts")[0];
+    assert_eq!(
+        request.headers.get("range").and_then(|v| v.to_str().ok()),
+        Some("bytes=900-1899")
+    );
+}
+
+#[tokio::test]
 async fn head_only_of_a_resource_within_the_limit_is_complete_from_a_200_or_a_whole_206() {
     let origin = FakeOrigin::start().await;
     origin.route("/whole-200.m3u8", Reply::playlist(MEDIA_LIVE));
