@@ -47,6 +47,9 @@ pub struct App {
     proxy: Arc<Proxy>,
     schedule: Schedule,
     metrics: Arc<Metrics>,
+    /// Where the `/metrics`-only listener bound, once [`App::serve`] has
+    /// bound it (`server.metrics_listen` may name port 0).
+    metrics_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 impl App {
@@ -118,6 +121,7 @@ impl App {
             proxy: Arc::new(proxy),
             schedule,
             metrics,
+            metrics_address: Arc::default(),
         })
     }
 
@@ -167,6 +171,12 @@ impl App {
         &self.metrics
     }
 
+    /// The address the `/metrics`-only listener is bound to: `None` before
+    /// [`App::serve`] bound it, or without `server.metrics_listen`.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_address.get().copied()
+    }
+
     /// Serves only `/metrics` on `server.metrics_listen` until `stop`.
     async fn spawn_metrics_listener(
         &self,
@@ -175,6 +185,7 @@ impl App {
     ) -> std::io::Result<tokio::task::JoinHandle<()>> {
         let listener = TcpListener::bind(address).await?;
         let bound = listener.local_addr()?;
+        let _ = self.metrics_address.set(bound);
         tracing::info!("serving /metrics on {bound}");
         let router = api::metrics_router(self.state());
         Ok(tokio::spawn(async move {

@@ -262,21 +262,22 @@ async fn a_restart_restores_extractor_gauges_from_the_database() {
 
 #[tokio::test]
 async fn metrics_listen_serves_only_metrics_on_its_own_address() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address").port()
-    };
-    let service = TestService::start(&format!("[server]\nmetrics_listen = \"127.0.0.1:{port}\"\n")).await;
+    // Port 0: the listener reports where it bound, so no port is guessed.
+    let service = TestService::start("[server]\nmetrics_listen = \"127.0.0.1:0\"\n").await;
+    common::wait_until(
+        "the metrics listener is bound",
+        std::time::Duration::from_secs(30),
+        || service.app.metrics_address().is_some(),
+    )
+    .await;
+    let port = service.app.metrics_address().expect("bound").port();
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
-    let mut text = None;
-    for _ in 0..50 {
-        if let Ok(response) = reqwest::get(&metrics_url).await {
-            text = Some(response.text().await.expect("text"));
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let text = text.expect("metrics listener answers");
+    let text = reqwest::get(&metrics_url)
+        .await
+        .expect("the metrics listener answers")
+        .text()
+        .await
+        .expect("text");
     assert!(text.contains("f1stream_extractor_up{site_key=\"demo\"}"));
     let other = reqwest::get(format!("http://127.0.0.1:{port}/streams"))
         .await
