@@ -560,3 +560,40 @@ async fn a_byte_range_segment_is_probed_at_its_offset() {
         Some("bytes=4000-7759")
     );
 }
+
+#[tokio::test]
+async fn uris_with_define_variables_are_checked_with_them_as_the_proxy_writes_them() {
+    let origin = FakeOrigin::start().await;
+    origin.route(
+        "/vars/master.m3u8",
+        Reply::playlist(
+            "#EXTM3U\n#EXT-X-DEFINE:NAME=\"dir\",VALUE=\"video\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=900000\n{$dir}/index.m3u8\n",
+        ),
+    );
+    origin.route(
+        "/vars/video/index.m3u8",
+        Reply::playlist(
+            "#EXTM3U\n#EXT-X-DEFINE:QUERYPARAM=\"seg\"\n#EXT-X-TARGETDURATION:6\n\
+             #EXTINF:6,\n{$seg}100.ts\n#EXTINF:6,\n{$seg}101.ts\n",
+        ),
+    );
+    // The variant's own URL carries the QUERYPARAM value.
+    origin.route(
+        "/vars/master-q.m3u8",
+        Reply::playlist("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=900000\nvideo/index.m3u8?seg=part\n"),
+    );
+    let result = checker().check(&origin.url("/vars/master-q.m3u8"), &none()).await;
+    assert!(result.is_live, "{result:?}");
+    assert_eq!(
+        origin.requests_to("/vars/video/part101.ts").len(),
+        1,
+        "the middle segment, substituted"
+    );
+    checker().check(&origin.url("/vars/master.m3u8"), &none()).await;
+    assert_eq!(
+        origin.requests_to("/vars/video/index.m3u8").len(),
+        2,
+        "the NAME/VALUE variable of the master named the variant too"
+    );
+}

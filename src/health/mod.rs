@@ -54,6 +54,7 @@ use url::Url;
 
 use crate::config::HealthConfig;
 use crate::hls;
+use crate::hls::define::Variables;
 use crate::hls::media::{ByteRange, MediaPlaylist};
 use crate::model::{ErrorKind, HealthResult, MediaState, PlaylistKind, StreamType};
 use crate::net::{Fetch, FetchError, Fetched, Http};
@@ -212,11 +213,21 @@ struct DeepCheck<'a> {
 
 /// A media playlist as the check needs it.
 struct Media<'t> {
+    /// The playlist's `EXT-X-DEFINE` variables, substituted into its URIs
+    /// as the proxy's rewriter does.
+    vars: Variables<'t>,
     /// Where it was served from: the base of its segment URIs.
     url: &'t Url,
     playlist: MediaPlaylist<'t>,
     /// `BANDWIDTH` the master declared for this variant.
     declared_bandwidth: Option<u64>,
+}
+
+impl Media<'_> {
+    /// The URL a URI of this playlist names, after variable substitution.
+    fn resolve(&self, uri: &str) -> Option<Url> {
+        hls::uri::resolve(self.url, &self.vars.substitute(uri))
+    }
 }
 
 impl DeepCheck<'_> {
@@ -266,10 +277,11 @@ impl DeepCheck<'_> {
         result.playlist_kind = summary.kind;
         result.stream_type = summary.stream_type;
         if summary.kind == Some(PlaylistKind::Master) {
+            let vars = Variables::read(&text, url);
             let variants: Vec<(u64, Url)> = summary
                 .variants
                 .iter()
-                .filter_map(|v| hls::uri::resolve(url, v.uri).map(|url| (v.bandwidth, url)))
+                .filter_map(|v| hls::uri::resolve(url, &vars.substitute(v.uri)).map(|url| (v.bandwidth, url)))
                 .collect();
             result.variant_count = Some(variants.len() as u32);
             return self.check_variants(result, &variants).await;
@@ -300,6 +312,7 @@ impl DeepCheck<'_> {
             match hls::media::parse(&text) {
                 Ok(playlist) => {
                     let media = Media {
+                        vars: Variables::read(&text, &url),
                         url: &url,
                         playlist,
                         declared_bandwidth: Some(bandwidth),
@@ -327,6 +340,7 @@ impl DeepCheck<'_> {
         match hls::media::parse(text) {
             Ok(playlist) => {
                 let media = Media {
+                    vars: Variables::read(text, url),
                     url,
                     playlist,
                     declared_bandwidth,
@@ -389,7 +403,7 @@ impl DeepCheck<'_> {
     async fn probe_segment(&self, mut result: HealthResult, media: &Media<'_>) -> HealthResult {
         let segments = &media.playlist.segments;
         let middle = &segments[segments.len() / 2];
-        let Some(url) = hls::uri::resolve(media.url, middle.uri) else {
+        let Some(url) = media.resolve(middle.uri) else {
             return fail(
                 result,
                 ErrorKind::Segment,
@@ -398,9 +412,9 @@ impl DeepCheck<'_> {
         };
         let encrypted = middle.key.filter(|key| key.encrypts_whole_segments());
         let prerequisite = match encrypted {
-            Some(key) => self.check_key(media.url, key.uri).await,
+            Some(key) => self.check_key(media, key.uri).await,
             None => match middle.map {
-                Some(map) => self.check_init_section(media.url, map).await,
+                Some(map) => self.check_init_section(media, map).await,
                 None => Ok(()),
             },
         };
@@ -455,8 +469,8 @@ impl DeepCheck<'_> {
 
     /// The key of an AES-128 segment answers exactly 16 bytes (through the
     /// extractor's headers, as a player fetches it).
-    async fn check_key(&self, base: &Url, uri: Option<&str>) -> Result<(), Failure> {
-        let Some(url) = uri.and_then(|uri| hls::uri::resolve(base, uri)) else {
+    async fn check_key(&self, media: &Media<'_>, uri: Option<&str>) -> Result<(), Failure> {
+        let Some(url) = uri.and_then(|uri| media.resolve(uri)) else {
             return Err(Failure::plain(
                 ErrorKind::Segment,
                 "AES-128 key has no http(s) URI".to_owned(),
@@ -486,8 +500,8 @@ impl DeepCheck<'_> {
     }
 
     /// The init section (`EXT-X-MAP`) of an unencrypted segment is media.
-    async fn check_init_section(&self, base: &Url, uri: &str) -> Result<(), Failure> {
-        let Some(url) = hls::uri::resolve(base, uri) else {
+    async fn check_init_section(&self, media: &Media<'_>, uri: &str) -> Result<(), Failure> {
+        let Some(url) = media.resolve(uri) else {
             return Err(Failure::plain(
                 ErrorKind::Segment,
                 "init section URI does not resolve".to_owned(),

@@ -10,7 +10,8 @@
 //!   [`Summarizer`];
 //! - live, event or VOD: [`stream_type`];
 //! - which tags carry URIs, and to what: [`uri_target`];
-//! - how a URI reference resolves: [`uri::resolve`];
+//! - how a URI reference resolves: [`uri::resolve`], after `EXT-X-DEFINE`
+//!   substitution ([`define`]);
 //! - what a playlist says, as health and the proxy need it:
 //!   [`PlaylistSummary`]; a media playlist's segments: [`media`].
 //!
@@ -27,6 +28,7 @@
 //! with its own reader in `sources::m3u`.
 
 pub mod attributes;
+pub mod define;
 pub mod lines;
 pub mod media;
 pub mod uri;

@@ -1,7 +1,14 @@
 //! How a URI reference in a playlist or a channel list resolves: the one
 //! rule for the health checker, the rewriter and the list sources.
 
+use std::borrow::Cow;
+
 use url::Url;
+
+/// Longest URL text this service fetches, signs or substitutes into, in
+/// bytes: real playlist and segment URLs (signed CDN URLs included) stay
+/// well below it, and the limit keeps request and log lines bounded.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
 
 /// Schemes whose URIs have no `//` authority and are never fetched over
 /// HTTP (keys, inline data, identifiers). Any other `word:rest` reference
@@ -62,6 +69,36 @@ pub fn has_playlist_extension(path: &[u8]) -> bool {
         path.len() >= suffix.len() && path[path.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
     };
     ends_with(b".m3u8") || ends_with(b".m3u")
+}
+
+/// `text` with its `%XX` escapes decoded (invalid escapes kept as they
+/// are); borrowed when there is none.
+pub fn percent_decode(text: &str) -> Cow<'_, [u8]> {
+    let bytes = text.as_bytes();
+    if !bytes.contains(&b'%') {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|&b| hex_value(b)),
+                bytes.get(i + 2).and_then(|&b| hex_value(b)),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 /// The RFC 3986 scheme of `reference` (`ALPHA *( ALPHA / DIGIT / "+" / "-"

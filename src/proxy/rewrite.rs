@@ -29,11 +29,10 @@
 //! - Relative references resolve against the playlist's final URL;
 //!   non-http(s) URIs (`skd://`, `data:`) are left as they are.
 
-use std::borrow::Cow;
-
 use url::Url;
 
-use super::token::{Kind, MAX_URL_BYTES, Signer, percent_decode};
+use super::token::{Kind, Signer};
+use crate::hls::define::Variables;
 use crate::hls::{self, AttributeList, Line, Lines, PlaylistSummary, Summarizer, UriTarget};
 
 /// What a rewrite needs besides the playlist text.
@@ -185,83 +184,6 @@ fn rewrite_pass<'t>(
     })
 }
 
-/// `EXT-X-DEFINE` variables seen so far (a variable must be defined before
-/// it is used).
-#[derive(Default)]
-struct Variables<'p> {
-    defined: Vec<(&'p str, Cow<'p, str>)>,
-}
-
-impl<'p> Variables<'p> {
-    /// Records the variable an `EXT-X-DEFINE` attribute list defines, if it
-    /// can be known here (not `IMPORT`, not a missing query parameter).
-    /// Returns the name and value when it came from a `QUERYPARAM`.
-    fn define(&mut self, list: &'p str, base: &Url) -> Option<(&'p str, &str)> {
-        let (mut name, mut value, mut query_param) = (None, None, None);
-        for attribute in AttributeList(list) {
-            let val = attribute.value.as_str();
-            match attribute.name {
-                "NAME" => name = Some(val),
-                "VALUE" => value = Some(val),
-                "QUERYPARAM" => query_param = Some(val),
-                _ => {}
-            }
-        }
-        if let (Some(name), Some(value)) = (name, value) {
-            self.defined.push((name, Cow::Borrowed(value)));
-        } else if let Some(param) = query_param
-            && let Some(value) = query_value(base, param)
-        {
-            self.defined.push((param, Cow::Owned(value)));
-            return self.defined.last().map(|(name, value)| (*name, value.as_ref()));
-        }
-        None
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.defined
-            .iter()
-            .rev()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_ref())
-    }
-
-    /// `text` with every `{$name}` of a known variable replaced; unknown
-    /// references stay as written. Values are not scanned again. A result
-    /// longer than any URL the proxy accepts ([`MAX_URL_BYTES`]) is useless,
-    /// and would let a playlist multiply itself (a long VALUE referenced once
-    /// per 4 bytes of a line): `text` then stays as written.
-    fn substitute<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        if self.defined.is_empty() || !text.contains("{$") {
-            return Cow::Borrowed(text);
-        }
-        let mut out = String::with_capacity(text.len() + 32);
-        let mut rest = text;
-        while let Some(start) = rest.find("{$") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let found = after
-                .find('}')
-                .and_then(|end| self.get(&after[..end]).map(|value| (end, value)));
-            match found {
-                Some((end, value)) => {
-                    if out.len() + value.len() > MAX_URL_BYTES {
-                        return Cow::Borrowed(text);
-                    }
-                    out.push_str(value);
-                    rest = &after[end + 1..];
-                }
-                None => {
-                    out.push_str("{$");
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        Cow::Owned(out)
-    }
-}
-
 /// Length of the attribute list after `#EXT-X-DEFINE:` on `content`.
 fn value_len(content: &str) -> usize {
     content.split_once(':').map_or(0, |(_, value)| value.len())
@@ -270,14 +192,6 @@ fn value_len(content: &str) -> usize {
 /// Whether `value` can sit inside an HLS quoted-string.
 fn is_quoted_string_safe(value: &str) -> bool {
     !value.contains(['"', '\r', '\n'])
-}
-
-/// The percent-decoded value of query parameter `name` in `url`.
-fn query_value(url: &Url, name: &str) -> Option<String> {
-    url.query()?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| String::from_utf8_lossy(&percent_decode(value)).into_owned())
-    })
 }
 
 /// Bytes of a [`simple_reference`]: [`PATH_BYTE`] may appear in its path

@@ -40,7 +40,6 @@
 //! `/proxy?url=<b64url(url)>&sig=<sig>&src=<src>` (and `/relay?...`) carries
 //! the same three values; [`from_query`] validates them like [`parse_token`].
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -56,7 +55,7 @@ use crate::net::{self, UrlRefused};
 /// Longest accepted base64url-encoded upstream URL, in bytes. Real playlist
 /// and segment URLs (signed CDN URLs included) stay well below it; the limit
 /// keeps request lines and log lines bounded.
-pub const MAX_URL_BYTES: usize = 8 * 1024;
+pub const MAX_URL_BYTES: usize = crate::hls::uri::MAX_URL_BYTES;
 
 /// Longest `<name>` written into a proxy path, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -470,7 +469,7 @@ const NAME_BYTES: [bool; 256] = {
 /// Writes the `<name>` made of `segment` (the last path segment of a URL)
 /// into `buffer`, ASCII only, and returns its length.
 fn write_name(buffer: &mut [u8; MAX_NAME_CHARS], kind: Kind, segment: &str) -> usize {
-    let decoded = percent_decode(segment);
+    let decoded = crate::hls::uri::percent_decode(segment);
     let name: &[u8] = &decoded;
     if matches!(name, b"" | b"." | b"..") {
         let default = default_name(kind).as_bytes();
@@ -531,36 +530,6 @@ fn last_segment(url: &str) -> &str {
         i += 1;
     }
     &url[segment_start..i]
-}
-
-/// Decodes `%XX` escapes (a `%` not followed by two hex digits stays as it
-/// is). Borrows when there is nothing to decode.
-pub(crate) fn percent_decode(text: &str) -> Cow<'_, [u8]> {
-    let bytes = text.as_bytes();
-    if !bytes.contains(&b'%') {
-        return Cow::Borrowed(bytes);
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).and_then(|&b| hex_value(b)),
-                bytes.get(i + 2).and_then(|&b| hex_value(b)),
-            )
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
