@@ -1,4 +1,4 @@
--- The F1 calendar (SPEC §5), so a restart without network still knows it.
+-- The F1 calendar (docs/SQL.md, "schedule"), so a restart without network still knows it.
 -- Each successful refresh replaces the whole calendar in one transaction; a
 -- failed or unparsable fetch leaves it as it was. Timestamps follow 0001:
 -- RFC 3339 UTC text with milliseconds and a trailing Z.

@@ -1,4 +1,4 @@
--- Durable health history (issue 5): hourly rollups kept forever, state
+-- Durable health history (docs/SQL.md): hourly rollups kept forever, state
 -- changes of every stream, and views for the common questions. Timestamps
 -- follow 0001: RFC 3339 UTC text with milliseconds and a trailing Z, so text
 -- order is time order. docs/SQL.md documents all of it for SQL users.

@@ -1,4 +1,5 @@
--- Deep health (issue 7): what a player-grade check learns, flap damping and
+-- Deep health (README "Deep health and ranking"): what a player-grade check
+-- learns, flap damping and
 -- the ranking score. Columns only; no row of history is rewritten.
 
 -- Served state with flap damping: 'healthy' (latest check passed),

@@ -414,10 +414,11 @@ impl Database {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| unusable(&e))?;
-        sqlx::migrate!("./migrations")
-            .run(&mut *migrating)
+        let migrator = sqlx::migrate!("./migrations");
+        adopt_reworded_migrations(&mut migrating, &migrator)
             .await
             .map_err(|e| unusable(&e))?;
+        migrator.run(&mut *migrating).await.map_err(|e| unusable(&e))?;
         migrating.commit().await.map_err(|e| unusable(&e))?;
         if !is_memory {
             history::ensure_incremental_vacuum(&pool, &path)
@@ -1006,4 +1007,55 @@ impl Database {
         }
         Ok(standings)
     }
+}
+/// Migrations whose header comment was reworded after release (to cite this
+/// repository's docs instead of outside documents), with the SHA-384 their
+/// released text had. sqlx refuses a database whose recorded checksum differs
+/// from the embedded file's; a database that applied exactly the released
+/// text is carried over to today's checksum. Any other mismatch still stops
+/// the open.
+const REWORDED_MIGRATIONS: [(i64, &str); 3] = [
+    (
+        2,
+        "551f904487882698436b85dd4cf5ca193735270c949114f3836e6202be49b3e49f1291829d5e75bd3bf4695d89f79f66",
+    ),
+    (
+        3,
+        "ee5e6615505aeaa01ec5f49603271c150f885c08f438adff887e281ed281ae61f5347aa33981cff6c0222eb5f3128fe1",
+    ),
+    (
+        4,
+        "4c28e7310fea4b733f83dd0b11cab3cdde433db8c2aeda0924cfd4c2abed750924c059e079db2fcc9f420d116fb64a4e",
+    ),
+];
+
+/// Records today's checksum for each migration in [`REWORDED_MIGRATIONS`]
+/// that the database applied in its released form, inside the migration
+/// transaction (so it commits with the migrations or not at all).
+async fn adopt_reworded_migrations(
+    conn: &mut sqlx::SqliteConnection,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), sqlx::Error> {
+    let tracked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !tracked {
+        return Ok(());
+    }
+    for (version, released) in REWORDED_MIGRATIONS {
+        let Some(migration) = migrator.iter().find(|m| m.version == version) else {
+            continue;
+        };
+        sqlx::query(
+            "UPDATE _sqlx_migrations SET checksum = ?1 WHERE version = ?2 AND lower(hex(checksum)) = ?3",
+        )
+        .bind(migration.checksum.as_ref())
+        .bind(version)
+        .bind(released)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

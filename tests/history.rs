@@ -1314,3 +1314,70 @@ async fn history_command_prints_recent_checks_and_uptime() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no stream with id 999"));
 }
+
+/// Checksums sqlx recorded for migrations 2–4 as first released, before
+/// their header comments were reworded.
+const RELEASED_CHECKSUMS: [(i64, &str); 3] = [
+    (
+        2,
+        "551F904487882698436B85DD4CF5CA193735270C949114F3836E6202BE49B3E49F1291829D5E75BD3BF4695D89F79F66",
+    ),
+    (
+        3,
+        "EE5E6615505AEAA01EC5F49603271C150F885C08F438ADFF887E281ED281AE61F5347AA33981CFF6C0222EB5F3128FE1",
+    ),
+    (
+        4,
+        "4C28E7310FEA4B733F83DD0B11CAB3CDDE433DB8C2AEDA0924CFD4C2ABED750924C059E079DB2FCC9F420D116FB64A4E",
+    ),
+];
+
+async fn recorded_checksums(db: &Database) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT version, hex(checksum) FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(db.pool())
+        .await
+        .expect("checksums")
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_the_released_files_opens_after_their_comments_were_reworded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let db = Database::open(&url).await.expect("new database");
+    let today = recorded_checksums(&db).await;
+    for (version, released) in RELEASED_CHECKSUMS {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE _sqlx_migrations SET checksum = X'{released}' WHERE version = {version}"
+        )))
+        .execute(db.pool())
+        .await
+        .expect("as the released files left it");
+    }
+    db.close().await;
+
+    let db = Database::open(&url)
+        .await
+        .expect("a released database still opens");
+    assert_eq!(
+        recorded_checksums(&db).await,
+        today,
+        "carried over to today's checksums"
+    );
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_migration_whose_recorded_checksum_is_unknown_still_stops_the_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("edited.db").display());
+    let db = Database::open(&url).await.expect("new database");
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 3")
+        .execute(db.pool())
+        .await
+        .expect("tampered");
+    db.close().await;
+    assert!(
+        Database::open(&url).await.is_err(),
+        "an edited migration is refused"
+    );
+}
