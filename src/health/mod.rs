@@ -170,23 +170,15 @@ impl HealthChecker {
         }
     }
 
-    /// One guarded GET with `headers`, `limit` bytes at most; with
-    /// `head_only` only the head of the body is asked for and read.
-    async fn get(
-        &self,
-        url: Url,
-        headers: &HeaderMap,
-        limit: u64,
-        head_only: bool,
-    ) -> Result<Fetched, Failure> {
-        let fetch = Fetch::get(url, limit).headers(headers);
-        let fetch = if head_only { fetch.head_only() } else { fetch };
-        Ok(self.http.fetch(fetch).await?)
+    /// One guarded GET with `headers` of a whole body, `limit` bytes at most
+    /// (more is `too_large`).
+    async fn get_whole(&self, url: Url, headers: &HeaderMap, limit: u64) -> Result<Fetched, Failure> {
+        Ok(self.http.fetch(Fetch::get(url, limit).headers(headers)).await?)
     }
 
-    /// The first `limit` bytes of `range` of `url` (an `EXT-X-BYTERANGE`
-    /// segment), or of the whole resource.
-    async fn get_head_of(
+    /// The first `limit` bytes of `url`, or of `range` of it (an
+    /// `EXT-X-BYTERANGE` segment), asked for as a range and read no further.
+    async fn get_head(
         &self,
         url: Url,
         headers: &HeaderMap,
@@ -233,7 +225,7 @@ impl Media<'_> {
 impl DeepCheck<'_> {
     async fn run(&self, url: Url) -> HealthResult {
         let checker = self.checker;
-        let first = match checker.get(url, self.headers, checker.max_bytes, true).await {
+        let first = match checker.get_head(url, self.headers, checker.max_bytes, None).await {
             Ok(first) => first,
             Err(failure) => return self.failed(failure),
         };
@@ -255,11 +247,10 @@ impl DeepCheck<'_> {
             (media_text(&first), &first.final_url)
         } else {
             whole = checker
-                .get(
+                .get_whole(
                     first.final_url.clone(),
                     self.headers,
                     checker.media_playlist_bytes,
-                    false,
                 )
                 .await;
             match &whole {
@@ -271,7 +262,7 @@ impl DeepCheck<'_> {
             Ok(text) => text,
             Err(failure) => return fail(result, failure.kind, failure.message),
         };
-        let summary = hls::summarize(&text, true);
+        let summary = hls::summarize(&text);
         result.is_live = true;
         result.bitrate = summary.max_bandwidth();
         result.playlist_kind = summary.kind;
@@ -299,7 +290,7 @@ impl DeepCheck<'_> {
             .take(MAX_VARIANTS_TRIED)
         {
             let loaded = checker
-                .get(url, self.headers, checker.media_playlist_bytes, false)
+                .get_whole(url, self.headers, checker.media_playlist_bytes)
                 .await
                 .and_then(owned_media_text);
             let (text, url) = match loaded {
@@ -423,7 +414,7 @@ impl DeepCheck<'_> {
         }
         let checker = self.checker;
         let segment = match checker
-            .get_head_of(url, self.headers, checker.segment_bytes, middle.byte_range)
+            .get_head(url, self.headers, checker.segment_bytes, middle.byte_range)
             .await
         {
             Ok(segment) => segment,
@@ -478,7 +469,7 @@ impl DeepCheck<'_> {
         };
         let key = match self
             .checker
-            .get(url, self.headers, AES_KEY_READ_BYTES, false)
+            .get_whole(url, self.headers, AES_KEY_READ_BYTES)
             .await
         {
             Ok(key) => key,
@@ -509,7 +500,7 @@ impl DeepCheck<'_> {
         };
         let checker = self.checker;
         let init = checker
-            .get(url, self.headers, checker.segment_bytes, true)
+            .get_head(url, self.headers, checker.segment_bytes, None)
             .await
             .map_err(|failure| failure.in_step(ErrorKind::Segment, "init section"))?;
         segment::sniff(&init.body)

@@ -16,7 +16,7 @@ pub struct MediaPlaylist<'a> {
     pub media_sequence: u64,
     /// `#EXT-X-DISCONTINUITY-SEQUENCE`.
     pub discontinuity_sequence: u64,
-    /// Live, event or VOD ([`super::stream_type`], from a complete text).
+    /// Live, event or VOD ([`super::stream_type`]).
     pub stream_type: StreamType,
     /// The segments in order.
     pub segments: Vec<Segment<'a>>,

@@ -76,18 +76,7 @@ pub const MULTIVARIANT_TAGS: [&str; 7] = [
 
 /// Whether tag `name` (without `#`) makes a playlist a master playlist.
 pub fn is_multivariant_tag(name: &str) -> bool {
-    // A `match` dispatches on length first; this runs for every tag line of
-    // every rewritten playlist.
-    matches!(
-        name,
-        "EXT-X-STREAM-INF"
-            | "EXT-X-I-FRAME-STREAM-INF"
-            | "EXT-X-IMAGE-STREAM-INF"
-            | "EXT-X-MEDIA"
-            | "EXT-X-SESSION-DATA"
-            | "EXT-X-SESSION-KEY"
-            | "EXT-X-CONTENT-STEERING"
-    )
+    MULTIVARIANT_TAGS.contains(&name)
 }
 
 /// What the `URI` attribute of a tag points at.
@@ -115,22 +104,12 @@ pub fn uri_target(name: &str) -> Option<UriTarget> {
 
 /// The one live / event / VOD rule. A media playlist is VOD when it ends
 /// (`#EXT-X-ENDLIST`) or declares `PLAYLIST-TYPE:VOD`, an event when it
-/// declares `EVENT`, and live otherwise. Only a complete text proves "event"
-/// or "live": a cut one may end further on. A master playlist does not say.
-pub fn stream_type(
-    kind: Option<PlaylistKind>,
-    ended: bool,
-    declared: Option<StreamType>,
-    complete: bool,
-) -> StreamType {
+/// declares `EVENT`, and live otherwise. Every reader applies it to a whole
+/// text (a cut one may end further on). A master playlist does not say.
+pub fn stream_type(kind: Option<PlaylistKind>, ended: bool, declared: Option<StreamType>) -> StreamType {
     match kind {
         Some(PlaylistKind::Media) if ended => StreamType::Vod,
-        Some(PlaylistKind::Media) => match declared {
-            Some(StreamType::Vod) => StreamType::Vod,
-            _ if !complete => StreamType::Unknown,
-            Some(declared) => declared,
-            None => StreamType::Live,
-        },
+        Some(PlaylistKind::Media) => declared.unwrap_or(StreamType::Live),
         _ => StreamType::Unknown,
     }
 }
@@ -230,9 +209,8 @@ impl<'a> Summarizer<'a> {
         }
     }
 
-    /// The summary. `complete` is false when the text was cut at a byte
-    /// limit: then a missing `#EXT-X-ENDLIST` proves nothing.
-    pub fn finish(self, complete: bool) -> PlaylistSummary<'a> {
+    /// The summary of the whole text.
+    pub fn finish(self) -> PlaylistSummary<'a> {
         let kind = if self.multivariant {
             Some(PlaylistKind::Master)
         } else if self.has_segments {
@@ -240,19 +218,19 @@ impl<'a> Summarizer<'a> {
         } else {
             None
         };
-        self.finish_as(kind, complete)
+        self.finish_as(kind)
     }
 
     /// The summary of a text known to be a media playlist even when it has
     /// no segment yet (an empty live playlist); `None` for a master.
     pub fn finish_media(self) -> Option<PlaylistSummary<'a>> {
-        (!self.multivariant).then(|| self.finish_as(Some(PlaylistKind::Media), true))
+        (!self.multivariant).then(|| self.finish_as(Some(PlaylistKind::Media)))
     }
 
-    fn finish_as(self, kind: Option<PlaylistKind>, complete: bool) -> PlaylistSummary<'a> {
+    fn finish_as(self, kind: Option<PlaylistKind>) -> PlaylistSummary<'a> {
         PlaylistSummary {
             kind,
-            stream_type: stream_type(kind, self.ended, self.declared, complete),
+            stream_type: stream_type(kind, self.ended, self.declared),
             variants: if self.multivariant {
                 self.variants
             } else {
@@ -263,20 +241,13 @@ impl<'a> Summarizer<'a> {
     }
 }
 
-/// Summarises playlist `text`. When `complete` is false the text was cut at
-/// a byte limit: its last, unterminated line is ignored (a cut
-/// `BANDWIDTH=12` would lie).
-pub fn summarize(text: &str, complete: bool) -> PlaylistSummary<'_> {
-    let text = if complete {
-        text
-    } else {
-        text.rfind('\n').map_or("", |end| &text[..=end])
-    };
+/// Summarises the whole playlist `text`.
+pub fn summarize(text: &str) -> PlaylistSummary<'_> {
     let mut summarizer = Summarizer::default();
     for (_, content, _) in Lines::new(text) {
         summarizer.line(&Line::parse(content));
     }
-    summarizer.finish(complete)
+    summarizer.finish()
 }
 
 #[cfg(test)]
@@ -321,7 +292,7 @@ mod tests {
             #EXT-X-STREAM-INF:AVERAGE-BANDWIDTH=9000000,BANDWIDTH=800000\nlow.m3u8\n\
             #EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"a,b\"\nhigh.m3u8\n\
             #EXT-X-STREAM-INF:RESOLUTION=1x1\n# a comment\nnobw.m3u8\n";
-        let summary = summarize(text, true);
+        let summary = summarize(text);
         assert_eq!(summary.kind, Some(PlaylistKind::Master));
         assert_eq!(summary.stream_type, StreamType::Unknown);
         assert_eq!(
@@ -345,10 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn the_multivariant_list_and_its_test_agree() {
-        for tag in MULTIVARIANT_TAGS {
-            assert!(is_multivariant_tag(tag), "{tag}");
-        }
+    fn only_multivariant_tags_make_a_master() {
         for tag in ["EXTINF", "EXT-X-MEDIA-SEQUENCE", "EXT-X-STREAM", "EXT-X-KEY"] {
             assert!(!is_multivariant_tag(tag), "{tag}");
         }
@@ -358,60 +326,36 @@ mod tests {
     fn any_multivariant_tag_makes_a_master_even_after_uri_lines() {
         for tag in MULTIVARIANT_TAGS {
             let text = format!("#EXTM3U\n#EXTINF:1,\na.ts\n#{tag}:X=1\n");
-            assert_eq!(summarize(&text, true).kind, Some(PlaylistKind::Master), "{tag}");
+            assert_eq!(summarize(&text).kind, Some(PlaylistKind::Master), "{tag}");
         }
         let sequence = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:1,\na.ts\n";
-        assert_eq!(summarize(sequence, true).kind, Some(PlaylistKind::Media));
-        assert_eq!(summarize("#EXTM3U\n", true).kind, None);
-    }
-
-    #[test]
-    fn a_cut_last_line_is_ignored() {
-        // `BANDWIDTH=9000000` cut after its fourth zero: read whole it
-        // would claim 900000, more than the real variant.
-        let text =
-            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlow.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=900000\nhi";
-        assert_eq!(summarize(text, false).variants.len(), 1);
-        assert_eq!(summarize(text, false).max_bandwidth(), 800_000);
-        let whole = summarize(text, true);
-        assert_eq!(
-            whole.max_bandwidth(),
-            900_000,
-            "a complete body keeps its last line"
-        );
-        assert_eq!(whole.variants[1].uri, "hi");
+        assert_eq!(summarize(sequence).kind, Some(PlaylistKind::Media));
+        assert_eq!(summarize("#EXTM3U\n").kind, None);
     }
 
     #[test]
     fn media_playlists_are_live_event_or_vod() {
         let live = "#EXTM3U\r\n#EXT-X-TARGETDURATION:6\r\n#EXTINF:6,\r\na.ts\r\n";
-        assert_eq!(summarize(live, true).stream_type, StreamType::Live);
-        assert_eq!(summarize(live, true).target_duration, Some(6.0));
-        assert_eq!(summarize(live, false).stream_type, StreamType::Unknown);
+        assert_eq!(summarize(live).stream_type, StreamType::Live);
+        assert_eq!(summarize(live).target_duration, Some(6.0));
         let vod = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na.ts\n#EXT-X-ENDLIST\n";
-        assert_eq!(summarize(vod, true).stream_type, StreamType::Vod);
+        assert_eq!(summarize(vod).stream_type, StreamType::Vod);
         let declared = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na";
-        assert_eq!(summarize(declared, false).stream_type, StreamType::Vod);
-        let cut_event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:6,\na.ts\n#EXTINF:6,\nb";
-        assert_eq!(
-            summarize(cut_event, false).stream_type,
-            StreamType::Unknown,
-            "a cut event may end further on"
-        );
+        assert_eq!(summarize(declared).stream_type, StreamType::Vod);
         let event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:6,\na.ts\n";
-        assert_eq!(summarize(event, true).stream_type, StreamType::Event);
-        assert_eq!(summarize(event, true).kind, Some(PlaylistKind::Media));
+        assert_eq!(summarize(event).stream_type, StreamType::Event);
+        assert_eq!(summarize(event).kind, Some(PlaylistKind::Media));
         let ended_event = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:6,\na.ts\n#EXT-X-ENDLIST\n";
-        assert_eq!(summarize(ended_event, true).stream_type, StreamType::Vod);
+        assert_eq!(summarize(ended_event).stream_type, StreamType::Vod);
     }
 
     #[test]
     fn the_stream_type_rule_needs_a_media_playlist() {
         assert_eq!(
-            stream_type(Some(PlaylistKind::Master), true, Some(StreamType::Vod), true),
+            stream_type(Some(PlaylistKind::Master), true, Some(StreamType::Vod)),
             StreamType::Unknown
         );
-        assert_eq!(stream_type(None, false, None, true), StreamType::Unknown);
+        assert_eq!(stream_type(None, false, None), StreamType::Unknown);
     }
 
     #[test]
@@ -448,7 +392,7 @@ mod tests {
 
     #[test]
     fn html_is_no_playlist_and_summarises_as_nothing() {
-        let summary = summarize("<html><body>Not found</body></html>", true);
+        let summary = summarize("<html><body>Not found</body></html>");
         assert_eq!(summary.kind, None);
         assert!(summary.variants.is_empty());
     }

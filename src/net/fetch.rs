@@ -135,11 +135,6 @@ impl Http {
             head.response.content_length()
         };
         let final_url = head.response.url().clone();
-        let content_type = head
-            .response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .cloned();
         let (ttfb, started) = (head.ttfb, head.started);
         let (body, read_to_end) = read_limited(head.response, fetch.limit, fetch.head_only)
             .await
@@ -147,7 +142,6 @@ impl Http {
         Ok(Fetched {
             status,
             final_url,
-            content_type,
             ttfb,
             elapsed: started.elapsed(),
             complete: read_to_end && (!partial || whole_range),
@@ -242,8 +236,6 @@ pub struct Fetched {
     pub status: StatusCode,
     /// The URL after redirects: the base for relative references.
     pub final_url: Url,
-    /// The declared `Content-Type`, if any.
-    pub content_type: Option<HeaderValue>,
     /// Time to the response head.
     pub ttfb: Duration,
     /// Time to the last byte read.

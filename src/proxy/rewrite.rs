@@ -180,7 +180,7 @@ fn rewrite_pass<'t>(
     out.push_str(&text[copied..]);
     Ok(Rewritten {
         text: out,
-        summary: summarizer.finish(true),
+        summary: summarizer.finish(),
     })
 }
 
