@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, AppState};
+use crate::channel::{Channels, ChannelsParts};
 use crate::config::{Config, ExtractorConfig};
 use crate::db::{Database, ExtractorRecord};
 use crate::extraction::{Extraction, ExtractionParts};
@@ -47,6 +48,7 @@ pub struct App {
     proxy: Arc<Proxy>,
     schedule: Schedule,
     metrics: Arc<Metrics>,
+    channels: Channels,
     /// Where the `/metrics`-only listener bound, once [`App::serve`] has
     /// bound it (`server.metrics_listen` may name port 0).
     metrics_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
@@ -74,22 +76,24 @@ impl App {
         let http = Http::new(&config.network, &config.health.user_agent)?;
         let checker = HealthChecker::new(http.clone(), &config.health);
         let extractors = sources::build_registry(&config.extractors);
+        let upstream = Upstream::new(
+            http.clone(),
+            Duration::from_secs(config.proxy.relay_first_byte_timeout_secs),
+            Duration::from_secs(config.proxy.relay_idle_timeout_secs),
+            config.proxy.max_playlist_bytes,
+        );
+        let src_headers: std::collections::HashMap<_, _> = extractors
+            .iter()
+            .map(|e| (e.site_key.clone(), e.headers.clone()))
+            .collect();
         let proxy = Proxy::new(ProxyParts {
-            upstream: Upstream::new(
-                http.clone(),
-                Duration::from_secs(config.proxy.relay_first_byte_timeout_secs),
-                Duration::from_secs(config.proxy.relay_idle_timeout_secs),
-                config.proxy.max_playlist_bytes,
-            ),
+            upstream: upstream.clone(),
             signer: Signer::with_path_cache(
                 &signing_key(&config, &db).await?,
                 config.proxy.signature_cache_entries,
             ),
             require_signature: config.proxy.require_signature,
-            src_headers: extractors
-                .iter()
-                .map(|e| (e.site_key.clone(), e.headers.clone()))
-                .collect(),
+            src_headers: src_headers.clone(),
             playlist_timeout: Duration::from_secs(config.proxy.playlist_timeout_secs),
         });
         let schedule = Schedule::new(ScheduleParts {
@@ -114,7 +118,20 @@ impl App {
             failures_before_down: config.health.failures_before_down,
         });
         extraction.publish_extractor_state().await?;
+        let channels = Channels::new(ChannelsParts {
+            channels: config.channels(),
+            db: db.clone(),
+            upstream,
+            signer: proxy.signer.clone(),
+            src_headers,
+            schedule: schedule.clone(),
+            order: config.ranking.default_order,
+            playlist_timeout: Duration::from_secs(config.proxy.playlist_timeout_secs),
+            public_base: config.server.public_url.trim_end_matches('/').to_owned(),
+            metrics: Arc::clone(&metrics),
+        });
         Ok(Self {
+            channels,
             config: Arc::new(config),
             db,
             extraction,
@@ -163,7 +180,13 @@ impl App {
             proxy: Arc::clone(&self.proxy),
             schedule: self.schedule.clone(),
             metrics: Arc::clone(&self.metrics),
+            channels: self.channels.clone(),
         }
+    }
+
+    /// The failover channels.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
     }
 
     /// The metrics registry.

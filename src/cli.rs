@@ -70,6 +70,8 @@ pub enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
+    /// Print the failover channels with their active source and switches.
+    Channels,
     /// Print the OpenAPI 3.1 document of the HTTP API (as served at `/openapi.json`).
     Openapi,
 }
@@ -86,6 +88,7 @@ impl Cli {
             Command::Sign { url, src } => sign(config()?, &url, src.as_deref()).await,
             Command::Schedule { refresh } => schedule(config()?, refresh).await,
             Command::History { stream_id, limit } => history(config()?, stream_id, limit).await,
+            Command::Channels => channels(config()?).await,
             Command::Openapi => {
                 println!("{}", crate::api::openapi::openapi_json()?);
                 Ok(ExitCode::SUCCESS)
@@ -258,6 +261,66 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
+}
+
+async fn channels(config: Config) -> anyhow::Result<ExitCode> {
+    let app = App::build(config).await.context("cannot open the database")?;
+    let channels = app.channels().overview().await?;
+    let counts = app.db().channel_switch_counts().await?;
+    let mut rows = Vec::with_capacity(channels.len());
+    for channel in channels {
+        let switches = counts
+            .iter()
+            .find(|c| c.slug == channel.slug)
+            .map_or(0, |c| c.switches);
+        let last = app
+            .db()
+            .channel_switches(&channel.slug, 1)
+            .await?
+            .into_iter()
+            .next();
+        rows.push((channel, switches, last));
+    }
+    app.db().close().await;
+    print!("{}", render_channels(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders `f1-stream channels`: one line per channel with its playlist
+/// path, state, source, switch count and latest switch.
+pub fn render_channels(
+    rows: &[(crate::channel::ChannelOverview, i64, Option<crate::db::SwitchRow>)],
+) -> String {
+    let mut out = format!(
+        "{:<16} {:<22} {:<8} {:<40} {:>8}  {}\n",
+        "SLUG", "PLAYLIST", "STATE", "SOURCE", "SWITCHES", "LAST SWITCH"
+    );
+    for (channel, switches, last) in rows {
+        let source = channel.source.as_ref().map_or("-".to_owned(), |source| {
+            let bandwidth = source
+                .variant_bandwidth
+                .map_or(String::new(), |b| format!(" {} kb/s", b / 1000));
+            format!(
+                "#{} {} {}{bandwidth}",
+                source.stream_id,
+                source.site_key,
+                source.title.as_deref().unwrap_or("(untitled)")
+            )
+        });
+        let last = last.as_ref().map_or("-".to_owned(), |switch| {
+            format!("{} {}", switch.at, switch.reason)
+        });
+        out.push_str(&format!(
+            "{:<16} {:<22} {:<8} {:<40} {:>8}  {}\n",
+            channel.slug,
+            format!("/channels/{}.m3u8", channel.slug),
+            channel.state.as_str(),
+            source,
+            switches,
+            last
+        ));
+    }
+    out
 }
 
 async fn history(config: Config, stream_id: i64, limit: u32) -> anyhow::Result<ExitCode> {

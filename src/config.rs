@@ -87,6 +87,10 @@ pub mod defaults {
     pub const SHUTDOWN_GRACE_SECS: u64 = 10;
     /// Signed proxy paths remembered across playlist reloads.
     pub const SIGNATURE_CACHE_ENTRIES: usize = 32_768;
+    /// Slug of the built-in channel of every served stream.
+    pub const BEST_CHANNEL: &str = "best";
+    /// Seconds a source that failed a channel is not chosen again by it.
+    pub const FAILED_SOURCE_COOLDOWN_SECS: u64 = 300;
 }
 
 /// Everything the service can be told; one field per `config.toml` section.
@@ -112,6 +116,10 @@ pub struct Config {
     /// The configured sources of streams (the demo one when the key is absent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extractors: Vec<ExtractorConfig>,
+    /// Failover channels (`[[channels]]`); the built-in `best` is added by
+    /// [`Config::channels`] unless one of them takes its slug.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelConfig>,
 }
 
 impl Default for Config {
@@ -126,6 +134,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             schedule: ScheduleConfig::default(),
             extractors: vec![ExtractorConfig::demo()],
+            channels: Vec::new(),
         }
     }
 }
@@ -623,6 +632,101 @@ pub struct JsonFields {
     pub session: Option<String>,
 }
 
+/// `[[channels]]`: one failover channel, a live playlist stitched from the
+/// best-ranked healthy stream that matches its filters (README "Failover
+/// channels"). Empty filters match everything.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelConfig {
+    /// `[a-z0-9_-]{1,64}`, unique: the channel is `/channels/<slug>.m3u8`.
+    pub slug: String,
+    /// Display name (the slug when empty).
+    pub title: String,
+    /// Only streams of this session type or untagged ones; `live`: the
+    /// session whose window is open (as `GET /streams?session=`).
+    pub session: String,
+    /// Only this extractor's streams.
+    pub site_key: String,
+    /// Only streams of this type (`live`, `event`, `vod`, `unknown`).
+    pub stream_type: String,
+    /// Only streams whose title matches this regular expression.
+    pub title_filter: String,
+    /// Highest variant `BANDWIDTH` chosen from a master playlist, bits/s
+    /// (0: no cap; above every variant: the lowest one).
+    pub max_bandwidth: u64,
+    /// Seconds a source that failed this channel is not chosen again.
+    pub failed_source_cooldown_secs: u64,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            slug: String::new(),
+            title: String::new(),
+            session: String::new(),
+            site_key: String::new(),
+            stream_type: String::new(),
+            title_filter: String::new(),
+            max_bandwidth: 0,
+            failed_source_cooldown_secs: defaults::FAILED_SOURCE_COOLDOWN_SECS,
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The built-in channel: every served stream, in the default ranking.
+    pub fn best() -> Self {
+        Self {
+            slug: defaults::BEST_CHANNEL.to_owned(),
+            title: "Best available".to_owned(),
+            ..Self::default()
+        }
+    }
+
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            key: format!("channels[{index}].{field}"),
+            message,
+        };
+        if !crate::model::is_valid_channel_slug(&self.slug) {
+            return Err(invalid(
+                "slug",
+                format!(
+                    "{:?} must be 1-{} characters of [a-z0-9_-]",
+                    self.slug,
+                    crate::model::MAX_SITE_KEY_CHARS
+                ),
+            ));
+        }
+        if !self.session.is_empty() && self.session != "live" && self.session.parse::<SessionType>().is_err()
+        {
+            let names: Vec<&str> = SessionType::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(invalid(
+                "session",
+                format!("{:?} is not one of {}, live", self.session, names.join(", ")),
+            ));
+        }
+        if !self.site_key.is_empty() && !is_valid_site_key(&self.site_key) {
+            return Err(invalid(
+                "site_key",
+                format!("{:?} is not a valid site key", self.site_key),
+            ));
+        }
+        if !self.stream_type.is_empty() && self.stream_type.parse::<crate::model::StreamType>().is_err() {
+            return Err(invalid(
+                "stream_type",
+                format!("{:?} is not one of live, event, vod, unknown", self.stream_type),
+            ));
+        }
+        if !self.title_filter.is_empty()
+            && let Err(e) = regex::Regex::new(&self.title_filter)
+        {
+            return Err(invalid("title_filter", format!("not a regular expression: {e}")));
+        }
+        Ok(())
+    }
+}
+
 /// Why configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -696,6 +800,16 @@ impl Config {
         let config: Config = figment.extract()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Every channel served: the configured ones in order, then the
+    /// built-in `best` unless a configured one has its slug.
+    pub fn channels(&self) -> Vec<ChannelConfig> {
+        let mut channels = self.channels.clone();
+        if !channels.iter().any(|c| c.slug == defaults::BEST_CHANNEL) {
+            channels.push(ChannelConfig::best());
+        }
+        channels
     }
 
     /// Checks the values serde cannot: ranges, URLs, regexes, unique keys.
@@ -821,6 +935,16 @@ impl Config {
                 return Err(invalid(
                     &format!("schedule.durations.{}", session.as_str()),
                     format!("must be from 1 to {MINUTES_PER_DAY} minutes"),
+                ));
+            }
+        }
+        let mut slugs = HashSet::new();
+        for (index, channel) in self.channels.iter().enumerate() {
+            channel.validate(index)?;
+            if !slugs.insert(channel.slug.as_str()) {
+                return Err(invalid(
+                    &format!("channels[{index}].slug"),
+                    format!("duplicate slug {:?}", channel.slug),
                 ));
             }
         }

@@ -16,6 +16,7 @@ use crate::model::{
     HealthResult, HealthState, MediaState, RankingOrder, RunTrigger, StreamCandidate, format_timestamp,
 };
 
+pub use channels::{ChannelPositionRecord, StoredPosition, SwitchCount, SwitchRecord, SwitchRow};
 pub use history::{
     CheckRow, EventKind, EventRow, ExtractorRunRow, PRUNED_BEFORE_SETTING, Position, PruneBatch, SeriesRow,
     Step, StorageStats, StreamDetailRow, Tally, TimeRange, hour_start,
@@ -331,6 +332,7 @@ macro_rules! select_streams {
 }
 
 // Declared after `select_streams!` so the history queries can use it.
+mod channels;
 mod history;
 
 impl Database {

@@ -19,6 +19,8 @@
 //! - [`schedule`]: the F1 calendar (fetch, persist, session status) and the
 //!   adaptive polling plan built on it.
 //! - [`extraction`]: a run: sources → dedupe → bounded checks → store.
+//! - [`channel`]: failover channels: the pure stitcher and the engine that
+//!   switches sources.
 //! - [`retention`]: batched pruning of old raw checks, optimize, incremental vacuum.
 //! - [`api`]: routes, handlers, DTOs, `ApiError`.
 //! - [`app`]: composition root and `serve(listener, shutdown)`.
@@ -28,6 +30,7 @@
 
 pub mod api;
 pub mod app;
+pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -2,7 +2,8 @@
 //! kind, help, buckets), one registry per service (not a process-global
 //! recorder, so several services in one test process keep separate
 //! counts), typed recording methods, and the HTTP middleware.
-//! Labels come from closed sets only: site keys, error kinds, triggers,
+//! Labels come from closed sets only: site keys, channel slugs, error kinds,
+//! switch reasons, triggers,
 //! route templates, methods, status codes. Never a URL.
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::response::Response;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::model::{ErrorKind, HealthResult, RunTrigger};
+use crate::model::{ErrorKind, HealthResult, RunTrigger, SwitchReason};
 use crate::proxy::path_cache::PathCacheStats;
 
 /// What kind of series a metric is (its `# TYPE`).
@@ -121,6 +122,12 @@ metrics_table! {
         "1 while a session's fast-polling window is open.";
     SCHEDULE_NEXT_SESSION = "f1stream_schedule_next_session_timestamp_seconds", Gauge,
         "Start of the next session (unix seconds), 0 when none is known.";
+    CHANNEL_SWITCHES = "f1stream_channel_switches_total", Counter,
+        "Source changes of failover channels, by channel and reason.";
+    CHANNEL_UP = "f1stream_channel_up", Gauge,
+        "1 while a failover channel has a source to play, by channel.";
+    CHANNEL_PLAYLIST_REQUESTS = "f1stream_channel_playlist_requests_total", Counter,
+        "Requests for a failover channel's playlist, by channel.";
     BUILD_INFO = "f1stream_build_info", Gauge,
         "Always 1; the version label tells which build is running.";
 }
@@ -266,6 +273,49 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// Creates every per-channel series at zero, so dashboards and alerts
+    /// see each configured channel from startup.
+    pub fn register_channels<'a>(&self, slugs: impl IntoIterator<Item = &'a str>) {
+        for slug in slugs {
+            self.set_channel_up(slug, false);
+            let _ = self.counter(
+                CHANNEL_PLAYLIST_REQUESTS,
+                vec![Label::new("channel", slug.to_owned())],
+            );
+            for reason in SwitchReason::ALL {
+                let _ = self.counter(CHANNEL_SWITCHES, Self::switch_labels(slug, reason));
+            }
+        }
+    }
+
+    fn switch_labels(slug: &str, reason: SwitchReason) -> Vec<Label> {
+        vec![
+            Label::new("channel", slug.to_owned()),
+            Label::new("reason", reason.as_str()),
+        ]
+    }
+
+    /// Records a channel's change of source.
+    pub fn record_channel_switch(&self, slug: &str, reason: SwitchReason) {
+        self.counter(CHANNEL_SWITCHES, Self::switch_labels(slug, reason))
+            .increment(1);
+    }
+
+    /// Sets whether a channel has a source to play.
+    pub fn set_channel_up(&self, slug: &str, up: bool) {
+        self.gauge(CHANNEL_UP, vec![Label::new("channel", slug.to_owned())])
+            .set(if up { 1.0 } else { 0.0 });
+    }
+
+    /// Counts one request for a channel's playlist.
+    pub fn record_channel_playlist_request(&self, slug: &str) {
+        self.counter(
+            CHANNEL_PLAYLIST_REQUESTS,
+            vec![Label::new("channel", slug.to_owned())],
+        )
+        .increment(1);
     }
 
     /// The Prometheus text exposition of everything recorded.
@@ -524,6 +574,7 @@ mod tests {
     fn every_exported_type_is_the_kind_in_the_table() {
         let metrics = Metrics::new();
         metrics.register_extractors(["demo"]);
+        metrics.register_channels(["best"]);
         let text = metrics.render();
         let mut typed = 0;
         for metric in METRICS {

@@ -21,6 +21,12 @@ pub fn is_valid_site_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// Whether `slug` names a channel: the site-key rule
+/// ([`is_valid_site_key`]), so a slug is safe in a path and a metric label.
+pub fn is_valid_channel_slug(slug: &str) -> bool {
+    is_valid_site_key(slug)
+}
+
 /// Orders `/streams` can be served in (`ranking.default_order`, `order=`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -232,6 +238,70 @@ impl ErrorKind {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a failover channel changed its source; closed set, so it labels
+/// metrics (`f1stream_channel_switches_total`) and is a column of
+/// `channel_switches`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
+pub enum SwitchReason {
+    /// The channel's first source was chosen.
+    Started,
+    /// The source's playlist failed twice in a row (status, timeout, not a
+    /// playlist).
+    PlaylistFailed,
+    /// No new segment for 3 target durations.
+    Stale,
+    /// Its segments failed through the relay.
+    SegmentsFailed,
+    /// Its playlist ended (`#EXT-X-ENDLIST`).
+    Ended,
+    /// The source restarted its own numbering; the channel stays on it
+    /// after a discontinuity.
+    SourceRestarted,
+}
+
+impl SwitchReason {
+    /// Every reason, for metrics that must exist from startup.
+    pub const ALL: [SwitchReason; 6] = [
+        Self::Started,
+        Self::PlaylistFailed,
+        Self::Stale,
+        Self::SegmentsFailed,
+        Self::Ended,
+        Self::SourceRestarted,
+    ];
+
+    /// The name used in the API, the database and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::PlaylistFailed => "playlist_failed",
+            Self::Stale => "stale",
+            Self::SegmentsFailed => "segments_failed",
+            Self::Ended => "ended",
+            Self::SourceRestarted => "source_restarted",
+        }
+    }
+}
+
+impl fmt::Display for SwitchReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SwitchReason {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_owned()))
     }
 }
 

@@ -2,6 +2,7 @@
 //! feature modules' handlers and DTOs. Handlers validate input, then ask the
 //! database or the extraction runner; they hold no state of their own.
 
+pub mod channels;
 pub mod history;
 pub mod openapi;
 pub mod proxy;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub schedule: crate::schedule::Schedule,
     /// Prometheus registry (`/metrics`, HTTP and proxy counters).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The failover channels (`/channels`); the relay reports failures to them.
+    pub channels: crate::channel::Channels,
 }
 
 /// Every failure a handler can answer with; rendered as `{"error": ...}`.
@@ -73,6 +76,14 @@ pub enum ApiError {
     /// The upstream did not answer in time.
     #[error("{0}")]
     GatewayTimeout(String),
+    /// Nothing to serve now; ask again after `retry_after_secs`.
+    #[error("{message}")]
+    Unavailable {
+        /// What is missing.
+        message: String,
+        /// Seconds for `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// Something failed on our side; details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -94,15 +105,26 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (
+        let retry_after = match &self {
+            Self::Unavailable { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let mut response = (
             status,
             Json(ErrorBody {
                 error: self.to_string(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -138,6 +160,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(history::routes())
         .merge(proxy::routes())
         .merge(schedule::routes())
+        .merge(channels::routes())
 }
 
 /// The API's routes with CORS and request tracing.

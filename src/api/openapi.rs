@@ -30,6 +30,8 @@ pub const TAG_EXTRACTION: &str = "extraction";
 pub const TAG_SCHEDULE: &str = "schedule";
 /// Tag of the HLS proxy.
 pub const TAG_PROXY: &str = "proxy";
+/// Tag of the failover channels.
+pub const TAG_CHANNELS: &str = "channels";
 
 /// Content type of an HLS playlist.
 pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -60,7 +62,9 @@ answers CORS preflights (`OPTIONS`) with 204.",
         (name = "extraction", description = "Extractors, extraction runs and uptime series."),
         (name = "schedule", description = "The F1 calendar with session status computed when asked."),
         (name = "proxy", description = "The HLS proxy: rewritten playlists and relayed media. \
-URLs are signed; `proxy_url` of a stream is ready to play.")
+URLs are signed; `proxy_url` of a stream is ready to play."),
+        (name = "channels", description = "Failover channels: one live playlist per channel that keeps \
+playing while any matching source works.")
     )
 )]
 struct ApiDoc;

@@ -468,7 +468,18 @@ async fn serve_relay(
     parsed: ParsedToken,
     request_headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let answer = state.proxy.relay(method, parsed, request_headers).await?;
+    // Kept for the channels: a failed segment of a channel's source counts
+    // against that source.
+    let url_text = parsed.url_text.clone();
+    let answer = match state.proxy.relay(method, parsed, request_headers).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            if matches!(err, ProxyError::Upstream(_)) {
+                state.channels.report_relay_failure(&url_text);
+            }
+            return Err(err.into());
+        }
+    };
     state
         .metrics
         .record_upstream_head(Kind::Relay.as_str(), answer.upstream_head_time);

@@ -378,10 +378,8 @@ pub(super) async fn list_streams(
     }
     let mut filter = query.into_filter(state.config.ranking.default_order)?;
     if live {
-        let calendar = state.schedule.calendar().await?;
-        let now = state.schedule.now();
-        match state.schedule.timing().window_session(&calendar, now) {
-            Some((_, session)) => filter.session = Some(session.session_type.as_str().to_owned()),
+        match state.schedule.window_session_type().await? {
+            Some(session) => filter.session = Some(session.as_str().to_owned()),
             None => return Ok(Json(StreamList::from_rows(Vec::new(), &state, &headers))),
         }
     }

@@ -405,7 +405,7 @@ impl DeepCheck<'_> {
         let prerequisite = match encrypted {
             Some(key) => self.check_key(media, key.uri).await,
             None => match middle.map {
-                Some(map) => self.check_init_section(media, map).await,
+                Some(map) => self.check_init_section(media, map.uri).await,
                 None => Ok(()),
             },
         };

@@ -33,10 +33,22 @@ pub struct Segment<'a> {
     pub discontinuity: bool,
     /// The `#EXT-X-KEY` in force (none, or `METHOD=NONE`: not encrypted).
     pub key: Option<Key<'a>>,
-    /// The `#EXT-X-MAP` in force: the init section's URI.
-    pub map: Option<&'a str>,
+    /// The `#EXT-X-MAP` in force: the init section.
+    pub map: Option<Map<'a>>,
     /// `#EXT-X-BYTERANGE`: the segment is this part of its resource.
     pub byte_range: Option<ByteRange>,
+    /// `#EXT-X-PROGRAM-DATE-TIME` of this segment as written (it applies
+    /// to the one segment it precedes).
+    pub program_date_time: Option<&'a str>,
+}
+
+/// An `#EXT-X-MAP`: where the init section is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Map<'a> {
+    /// The init section's URI.
+    pub uri: &'a str,
+    /// Its `BYTERANGE` (`length[@offset]`) as written.
+    pub byte_range: Option<&'a str>,
 }
 
 /// An `#EXT-X-KEY` other than `METHOD=NONE`.
@@ -46,6 +58,13 @@ pub struct Key<'a> {
     pub method: &'a str,
     /// Where the key is (absent for some DRM key formats).
     pub uri: Option<&'a str>,
+    /// The hex digits of an explicit `IV` (written `0x...`); without it the segment's
+    /// media sequence number is the IV (RFC 8216 §5.2).
+    pub iv: Option<&'a str>,
+    /// `KEYFORMAT` as written.
+    pub key_format: Option<&'a str>,
+    /// `KEYFORMATVERSIONS` as written.
+    pub key_format_versions: Option<&'a str>,
 }
 
 impl Key<'_> {
@@ -89,6 +108,7 @@ pub fn parse(text: &str) -> Result<MediaPlaylist<'_>, MediaError> {
     let mut key = None;
     let mut map = None;
     let mut byte_range = None;
+    let mut program_date_time = None;
     let mut next_offset = 0;
     for (_, content, _) in Lines::new(text) {
         let line = Line::parse(content);
@@ -102,6 +122,7 @@ pub fn parse(text: &str) -> Result<MediaPlaylist<'_>, MediaError> {
                     key,
                     map,
                     byte_range: byte_range.take(),
+                    program_date_time: program_date_time.take(),
                 });
             }
             Line::Tag { name, value } => match name {
@@ -125,9 +146,19 @@ pub fn parse(text: &str) -> Result<MediaPlaylist<'_>, MediaError> {
                         .map(|method| Key {
                             method,
                             uri: attributes.get("URI").and_then(|uri| uri.quoted()),
+                            iv: attributes.get("IV").and_then(|iv| iv.hexadecimal()),
+                            key_format: attributes.get("KEYFORMAT").and_then(|f| f.quoted()),
+                            key_format_versions: attributes.get("KEYFORMATVERSIONS").and_then(|v| v.quoted()),
                         });
                 }
-                "EXT-X-MAP" => map = AttributeList(value).get("URI").and_then(|uri| uri.quoted()),
+                "EXT-X-MAP" => {
+                    let attributes = AttributeList(value);
+                    map = attributes.get("URI").and_then(|uri| uri.quoted()).map(|uri| Map {
+                        uri,
+                        byte_range: attributes.get("BYTERANGE").and_then(|range| range.quoted()),
+                    });
+                }
+                "EXT-X-PROGRAM-DATE-TIME" => program_date_time = Some(value.trim_ascii()),
                 "EXT-X-BYTERANGE" => {
                     let (length, offset) = match value.trim_ascii().split_once('@') {
                         Some((length, offset)) => (length.parse().ok(), offset.parse().ok()),
@@ -172,10 +203,11 @@ mod tests {
 #EXTINF:6.006,
 seg1200.m4s
 #EXT-X-KEY:METHOD=NONE
+#EXT-X-PROGRAM-DATE-TIME:2026-03-08T05:00:06.006Z
 #EXTINF:5.5,title, with comma
 seg1201.m4s
 #EXT-X-DISCONTINUITY
-#EXT-X-MAP:URI=\"init2.mp4\"
+#EXT-X-MAP:URI=\"init2.mp4\",BYTERANGE=\"720@0\"
 #EXT-X-BYTERANGE:1000@500
 #EXTINF:6,
 big.ts
@@ -201,16 +233,28 @@ big.ts
             first.key,
             Some(Key {
                 method: "AES-128",
-                uri: Some("https://keys.example/k1")
+                uri: Some("https://keys.example/k1"),
+                iv: Some("01"),
+                key_format: None,
+                key_format_versions: None,
             })
         );
         assert!(first.key.is_some_and(|k| k.encrypts_whole_segments()));
-        assert_eq!(first.map, Some("init.mp4"));
+        assert_eq!(first.map.map(|m| m.uri), Some("init.mp4"));
         assert_eq!(second.key, None, "METHOD=NONE ends encryption");
         assert_eq!(second.duration, 5.5);
+        assert_eq!(first.program_date_time, None);
+        assert_eq!(second.program_date_time, Some("2026-03-08T05:00:06.006Z"));
+        assert_eq!(third.program_date_time, None, "a date applies to one segment");
         assert!(!second.discontinuity);
         assert!(third.discontinuity);
-        assert_eq!(third.map, Some("init2.mp4"));
+        assert_eq!(
+            third.map,
+            Some(Map {
+                uri: "init2.mp4",
+                byte_range: Some("720@0")
+            })
+        );
         assert_eq!(
             third.byte_range,
             Some(ByteRange {

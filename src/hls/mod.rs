@@ -122,6 +122,8 @@ pub struct Variant<'a> {
     pub bandwidth: u64,
     /// The URI line as written.
     pub uri: &'a str,
+    /// The `AUDIO` rendition group it plays with, if any.
+    pub audio: Option<&'a str>,
 }
 
 /// What a playlist says, as the health checker and the proxy need it.
@@ -136,9 +138,20 @@ pub struct PlaylistSummary<'a> {
     pub variants: Vec<Variant<'a>>,
     /// `#EXT-X-TARGETDURATION` in seconds.
     pub target_duration: Option<f64>,
+    /// `GROUP-ID`s of `EXT-X-MEDIA` audio renditions that have a `URI`:
+    /// a variant in such a group plays its audio from a separate playlist.
+    pub separate_audio_groups: Vec<&'a str>,
 }
 
 impl PlaylistSummary<'_> {
+    /// Whether `variant` plays its audio from a separate rendition
+    /// playlist (demuxed audio) rather than from its own segments.
+    pub fn has_separate_audio(&self, variant: &Variant<'_>) -> bool {
+        variant
+            .audio
+            .is_some_and(|group| self.separate_audio_groups.contains(&group))
+    }
+
     /// The highest `BANDWIDTH` of the variants (not `AVERAGE-BANDWIDTH`),
     /// 0 without variants.
     pub fn max_bandwidth(&self) -> u64 {
@@ -156,8 +169,10 @@ pub struct Summarizer<'a> {
     declared: Option<StreamType>,
     target_duration: Option<f64>,
     variants: Vec<Variant<'a>>,
-    /// `BANDWIDTH` of an `#EXT-X-STREAM-INF` waiting for its URI line.
-    pending_variant: Option<u64>,
+    separate_audio_groups: Vec<&'a str>,
+    /// `BANDWIDTH` and `AUDIO` of an `#EXT-X-STREAM-INF` waiting for its
+    /// URI line.
+    pending_variant: Option<(u64, Option<&'a str>)>,
 }
 
 impl<'a> Summarizer<'a> {
@@ -165,8 +180,12 @@ impl<'a> Summarizer<'a> {
     pub fn line(&mut self, line: &Line<'a>) {
         match *line {
             Line::Uri { uri, .. } => {
-                if let Some(bandwidth) = self.pending_variant.take() {
-                    self.variants.push(Variant { bandwidth, uri });
+                if let Some((bandwidth, audio)) = self.pending_variant.take() {
+                    self.variants.push(Variant {
+                        bandwidth,
+                        uri,
+                        audio,
+                    });
                 }
             }
             Line::Tag { name, value } => self.tag(name, value),
@@ -174,7 +193,7 @@ impl<'a> Summarizer<'a> {
         }
     }
 
-    fn tag(&mut self, name: &str, value: &str) {
+    fn tag(&mut self, name: &str, value: &'a str) {
         // Every segment has an `EXTINF`: settle it before anything else.
         if name == "EXTINF" {
             self.has_segments = true;
@@ -185,11 +204,26 @@ impl<'a> Summarizer<'a> {
         }
         match name {
             "EXT-X-STREAM-INF" => {
-                let bandwidth = AttributeList(value)
+                let attributes = AttributeList(value);
+                let bandwidth = attributes
                     .get("BANDWIDTH")
                     .and_then(|v| v.decimal_integer())
                     .unwrap_or(0);
-                self.pending_variant = Some(bandwidth);
+                let audio = attributes.get("AUDIO").and_then(|v| v.quoted());
+                self.pending_variant = Some((bandwidth, audio));
+            }
+            "EXT-X-MEDIA" => {
+                let attributes = AttributeList(value);
+                let is_audio = attributes
+                    .get("TYPE")
+                    .and_then(|v| v.enumerated())
+                    .is_some_and(|kind| kind == "AUDIO");
+                if is_audio
+                    && attributes.get("URI").is_some()
+                    && let Some(group) = attributes.get("GROUP-ID").and_then(|v| v.quoted())
+                {
+                    self.separate_audio_groups.push(group);
+                }
             }
             "EXT-X-TARGETDURATION" => {
                 self.has_segments = true;
@@ -237,6 +271,7 @@ impl<'a> Summarizer<'a> {
                 Vec::new()
             },
             target_duration: self.target_duration,
+            separate_audio_groups: self.separate_audio_groups,
         }
     }
 }
@@ -290,8 +325,11 @@ mod tests {
     fn master_playlist_lists_variants_with_peak_bandwidth_not_average() {
         let text = "#EXTM3U\n\
             #EXT-X-STREAM-INF:AVERAGE-BANDWIDTH=9000000,BANDWIDTH=800000\nlow.m3u8\n\
-            #EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"a,b\"\nhigh.m3u8\n\
-            #EXT-X-STREAM-INF:RESOLUTION=1x1\n# a comment\nnobw.m3u8\n";
+            #EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"a,b\",AUDIO=\"aac\"\nhigh.m3u8\n\
+            #EXT-X-STREAM-INF:RESOLUTION=1x1,AUDIO=\"muxed\"\n# a comment\nnobw.m3u8\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"en\",URI=\"en.m3u8\"\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"muxed\",NAME=\"main\"\n\
+            #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"en\",URI=\"s.m3u8\"\n";
         let summary = summarize(text);
         assert_eq!(summary.kind, Some(PlaylistKind::Master));
         assert_eq!(summary.stream_type, StreamType::Unknown);
@@ -300,19 +338,32 @@ mod tests {
             [
                 Variant {
                     bandwidth: 800_000,
-                    uri: "low.m3u8"
+                    uri: "low.m3u8",
+                    audio: None,
                 },
                 Variant {
                     bandwidth: 5_000_000,
-                    uri: "high.m3u8"
+                    uri: "high.m3u8",
+                    audio: Some("aac"),
                 },
                 Variant {
                     bandwidth: 0,
-                    uri: "nobw.m3u8"
+                    uri: "nobw.m3u8",
+                    audio: Some("muxed"),
                 },
             ]
         );
         assert_eq!(summary.max_bandwidth(), 5_000_000);
+        let separate: Vec<bool> = summary
+            .variants
+            .iter()
+            .map(|variant| summary.has_separate_audio(variant))
+            .collect();
+        assert_eq!(
+            separate,
+            [false, true, false],
+            "only an audio group with a URI is a separate rendition"
+        );
     }
 
     #[test]

@@ -173,6 +173,17 @@ impl Schedule {
         Ok(self.snapshot())
     }
 
+    /// The type of the session whose window is open now
+    /// ([`SessionTiming::window_session`]): what `session=live` means for
+    /// the stream list and the channels. `None` when no window is open.
+    pub async fn window_session_type(&self) -> Result<Option<crate::model::SessionType>, ScheduleError> {
+        let calendar = self.calendar().await?;
+        Ok(self
+            .timing()
+            .window_session(&calendar, self.now())
+            .map(|(_, session)| session.session_type))
+    }
+
     /// For the metrics `f1stream_schedule_live` and
     /// `f1stream_schedule_next_session_timestamp_seconds`: whether a
     /// session's fast-polling window is open now, and when the next session
