@@ -15,6 +15,9 @@ use serde_json::Value;
 /// `#[utoipa::path]` fails here and in the probes below.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/", &["get"]),
+    ("/channels", &["get"]),
+    ("/channels/{playlist}", &["get"]),
+    ("/channels/{slug}/switches", &["get"]),
     ("/docs", &["get"]),
     ("/docs/{file}", &["get"]),
     ("/extract", &["post"]),
@@ -295,7 +298,7 @@ async fn empty_query_values_count_as_absent() {
 #[tokio::test]
 async fn every_list_reads_limit_the_same_way() {
     let (service, _origin) = service_with_origin().await;
-    for list in ["/streams", "/runs"] {
+    for list in ["/streams", "/runs", "/channels/best/switches"] {
         let (status, body) = service.get_json(&format!("{list}?limit=%205%20")).await;
         assert_eq!(
             status, 200,

@@ -419,16 +419,16 @@ impl ChannelPosition {
                     None => {}
                 }
             }
-            if restate || previous.is_some_and(|p| p.map != segment.map) {
-                if let Some(map) = &segment.map {
-                    out.push_str("#EXT-X-MAP:URI=\"");
-                    relay(&mut out, &map.url, &segment.src);
-                    out.push('"');
-                    if let Some(range) = &map.byte_range {
-                        push_line_part(&mut out, format_args!(",BYTERANGE=\"{range}\""));
-                    }
-                    out.push('\n');
+            if (restate || previous.is_some_and(|p| p.map != segment.map))
+                && let Some(map) = &segment.map
+            {
+                out.push_str("#EXT-X-MAP:URI=\"");
+                relay(&mut out, &map.url, &segment.src);
+                out.push('"');
+                if let Some(range) = &map.byte_range {
+                    push_line_part(&mut out, format_args!(",BYTERANGE=\"{range}\""));
                 }
+                out.push('\n');
             }
             if let Some(at) = &segment.program_date_time {
                 push_line(&mut out, format_args!("#EXT-X-PROGRAM-DATE-TIME:{at}"));
