@@ -594,3 +594,55 @@ async fn channel_configuration_errors_name_the_key() {
     assert_eq!(channels.len(), 1, "a configured best replaces the built-in one");
     assert_eq!(channels[0].site_key, "demo");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_channels_filters_choose_its_sources_whatever_the_ranking() {
+    let a = LiveSource::start("a", 0, Mode::Live).await;
+    let b = LiveSource::start("b", 0, Mode::Live).await;
+    // `static_extractor` titles its streams "<site_key> <index>".
+    let mut extra = config_for(&[&a, &b], "title_filter = \"^b \"");
+    extra.push_str("[[channels]]\nslug = \"only-a\"\nsite_key = \"a\"\n");
+    extra.push_str("[[channels]]\nslug = \"on-air\"\nsession = \"live\"\n");
+    let service = TestService::start(&extra).await;
+    let (status, run) = service.post_json("/extract").await;
+    assert_eq!((status, run["live_streams"].as_i64()), (200, Some(2)), "{run}");
+    for _ in 0..3 {
+        assert!(from_source(&get_channel(&service, "x").await.expect("plays"), &b));
+        assert!(from_source(&get_channel(&service, "only-a").await.expect("plays"), &a));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // No calendar here, so no session is live: nothing to play.
+    let (status, _, _) = get_channel(&service, "on-air").await.expect_err("no live session");
+    assert_eq!(status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_channels_command_prints_each_channel_with_its_source_and_switches() {
+    let a = LiveSource::start("a", 0, Mode::Live).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("f1-stream.db");
+    let config = common::test_config_toml(&db_path, &config_for(&[&a], ""));
+    let service = TestService::start_with_config(&db_path, &config).await;
+    let (status, _) = service.post_json("/extract").await;
+    assert_eq!(status, 200);
+    get_channel(&service, "x").await.expect("plays");
+    service.stop().await;
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, &config).expect("write config");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_f1-stream"))
+        .args(["channels", "-c", config_path.to_str().expect("utf-8")])
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two channels:\n{stdout}");
+    assert!(lines[0].starts_with("SLUG"), "{stdout}");
+    let x: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&x[..5], ["x", "/channels/x.m3u8", "idle", "#1", "a"], "{stdout}");
+    assert!(lines[1].contains(" 1  ") && lines[1].ends_with(" started"), "{stdout}");
+    let best: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(best, ["best", "/channels/best.m3u8", "idle", "-", "0", "-"], "{stdout}");
+}
