@@ -18,7 +18,7 @@ use super::{ApiError, ApiQuery, AppState, public_base};
 use crate::channel::{ActiveSource, ChannelError, ChannelState};
 use crate::db::SwitchRow;
 use crate::model::SwitchReason;
-use crate::proxy::playlist::PLAYLIST_CONTENT_TYPE;
+use crate::proxy::playlist::{PLAYLIST_CACHE_CONTROL, PLAYLIST_CONTENT_TYPE};
 
 /// Largest `limit` of `GET /channels/{slug}/switches`.
 pub const MAX_SWITCHES_LIMIT: u32 = 1000;
@@ -26,8 +26,6 @@ pub const MAX_SWITCHES_LIMIT: u32 = 1000;
 pub const DEFAULT_SWITCHES_LIMIT: u32 = 100;
 /// Suffix of a channel's playlist path.
 const PLAYLIST_SUFFIX: &str = ".m3u8";
-/// A channel's playlist changes with every reload; no cache may keep it.
-const CHANNEL_CACHE_CONTROL: &str = "no-cache, no-store, must-revalidate";
 
 /// The channel routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -285,7 +283,7 @@ async fn channel_playlist(
             ),
             (
                 header::CACHE_CONTROL,
-                HeaderValue::from_static(CHANNEL_CACHE_CONTROL),
+                HeaderValue::from_static(PLAYLIST_CACHE_CONTROL),
             ),
         ],
         text.to_string(),

@@ -33,9 +33,6 @@ pub const TAG_PROXY: &str = "proxy";
 /// Tag of the failover channels.
 pub const TAG_CHANNELS: &str = "channels";
 
-/// Content type of an HLS playlist.
-pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
-
 /// The body of every error answer: `{"error": "message"}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[schema(example = json!({"error": "limit: \"0\" is not an integer from 1 to 10000"}))]

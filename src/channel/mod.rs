@@ -542,11 +542,17 @@ impl Inner {
         }
         let cooling = Instant::now();
         runtime.cooldowns.retain(|_, until| *until > cooling);
+        // A playing channel cannot wait the ordinary playlist timeout per
+        // candidate; a channel's first source can.
+        let timeout = match runtime.position.target_duration {
+            0 => self.playlist_timeout,
+            seconds => self.fetch_timeout(seconds),
+        };
         for row in self.candidates(channel).await? {
             if runtime.cooldowns.contains_key(&row.id) {
                 continue;
             }
-            match self.open(channel, &row).await {
+            match self.open(channel, &row, timeout).await {
                 Ok((source, fetched)) => {
                     let Ok(playlist) = media::parse(&fetched.text) else {
                         continue;
@@ -638,8 +644,8 @@ impl Inner {
         &self,
         channel: &Channel,
         row: &StreamRow,
+        timeout: Duration,
     ) -> Result<(ActiveSource, FetchedPlaylist), String> {
-        let timeout = self.playlist_timeout;
         let fetched = self.fetch(&row.url, &row.site_key, timeout).await?;
         let summary = hls::summarize(&fetched.text);
         let source = |variant_url: String, variant_bandwidth| ActiveSource {
@@ -805,5 +811,23 @@ fn switch_record(
         discontinuity_sequence: first_after
             .map_or(position.last_discontinuity_sequence, |s| s.discontinuity_sequence)
             as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_reasons_have_one_name_in_json_and_the_api() {
+        for state in ChannelState::ALL {
+            let json = serde_json::to_value(state).expect("encodes");
+            assert_eq!(json, state.as_str());
+        }
+        for reason in SwitchReason::ALL {
+            let json = serde_json::to_value(reason).expect("encodes");
+            assert_eq!(json, reason.as_str());
+            assert_eq!(reason.as_str().parse::<SwitchReason>(), Ok(reason));
+        }
     }
 }

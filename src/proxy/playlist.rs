@@ -18,8 +18,9 @@ use super::token::ParsedToken;
 
 /// Content type of every proxied playlist.
 pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
-/// Playlists change with every reload; no cache may keep one.
-const PLAYLIST_CACHE_CONTROL: &str = "no-cache, no-store, must-revalidate";
+/// Playlists change with every reload; no cache may keep one (proxied
+/// playlists and channels alike).
+pub const PLAYLIST_CACHE_CONTROL: &str = "no-cache, no-store, must-revalidate";
 /// Target durations remembered for blocking reloads; cleared when full.
 const TARGET_DURATION_CACHE_ENTRIES: usize = 4096;
 /// Slack on top of 3 × target duration for an LL-HLS blocking reload.
