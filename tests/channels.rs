@@ -608,11 +608,16 @@ async fn a_channels_filters_choose_its_sources_whatever_the_ranking() {
     assert_eq!((status, run["live_streams"].as_i64()), (200, Some(2)), "{run}");
     for _ in 0..3 {
         assert!(from_source(&get_channel(&service, "x").await.expect("plays"), &b));
-        assert!(from_source(&get_channel(&service, "only-a").await.expect("plays"), &a));
+        assert!(from_source(
+            &get_channel(&service, "only-a").await.expect("plays"),
+            &a
+        ));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // No calendar here, so no session is live: nothing to play.
-    let (status, _, _) = get_channel(&service, "on-air").await.expect_err("no live session");
+    let (status, _, _) = get_channel(&service, "on-air")
+        .await
+        .expect_err("no live session");
     assert_eq!(status, 503);
 }
 
@@ -635,14 +640,25 @@ async fn the_channels_command_prints_each_channel_with_its_source_and_switches()
         .output()
         .await
         .expect("binary runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "a header and two channels:\n{stdout}");
     assert!(lines[0].starts_with("SLUG"), "{stdout}");
     let x: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(&x[..5], ["x", "/channels/x.m3u8", "idle", "#1", "a"], "{stdout}");
-    assert!(lines[1].contains(" 1  ") && lines[1].ends_with(" started"), "{stdout}");
+    assert!(
+        lines[1].contains(" 1  ") && lines[1].ends_with(" started"),
+        "{stdout}"
+    );
     let best: Vec<&str> = lines[2].split_whitespace().collect();
-    assert_eq!(best, ["best", "/channels/best.m3u8", "idle", "-", "0", "-"], "{stdout}");
+    assert_eq!(
+        best,
+        ["best", "/channels/best.m3u8", "idle", "-", "0", "-"],
+        "{stdout}"
+    );
 }
