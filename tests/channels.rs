@@ -295,6 +295,9 @@ async fn a_source_whose_playlist_fails_is_left_for_the_next_after_a_discontinuit
     assert_eq!(rows[0]["from"], rows[1]["to"]);
     let (_, list) = service.get_json("/channels").await;
     assert_eq!(list["channels"][0]["source"]["site_key"], "b");
+    let set_aside = &list["channels"][0]["set_aside"];
+    assert_eq!(set_aside[0]["id"], rows[0]["from"], "A cools down: {list}");
+    assert!(set_aside[0]["reason"].as_str().expect("reason").contains("404"));
     let metrics = reqwest::get(service.url("/metrics"))
         .await
         .expect("metrics")
@@ -552,6 +555,13 @@ async fn a_source_with_only_demuxed_audio_variants_is_skipped() {
     assert_eq!((status, run["live_streams"].as_i64()), (200, Some(1)), "{run}");
     let (status, _, _) = get_channel(&service, "x").await.expect_err("nothing stitchable");
     assert_eq!(status, 503);
+    let (_, list) = service.get_json("/channels").await;
+    let set_aside = &list["channels"][0]["set_aside"];
+    assert_eq!(set_aside[0]["id"], 1, "{list}");
+    assert_eq!(
+        set_aside[0]["reason"],
+        "every variant plays audio from a separate rendition (not supported by channels)"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::openapi::{ErrorBody, TAG_CHANNELS, string_enum};
 use super::{ApiError, ApiQuery, AppState, public_base};
-use crate::channel::{ActiveSource, ChannelError, ChannelState};
+use crate::channel::{ActiveSource, ChannelError, ChannelState, SetAside};
 use crate::db::SwitchRow;
 use crate::model::SwitchReason;
 use crate::proxy::playlist::{PLAYLIST_CACHE_CONTROL, PLAYLIST_CONTENT_TYPE};
@@ -57,6 +57,24 @@ impl From<ActiveSource> for ChannelSourceDto {
             title: source.title,
             site_key: source.site_key,
             variant_bandwidth: source.variant_bandwidth,
+        }
+    }
+}
+
+/// A source a channel does not choose for now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct SetAsideDto {
+    /// The stream's id.
+    pub id: i64,
+    /// Why: what failed (for the cool-down), or why it cannot be stitched.
+    pub reason: String,
+}
+
+impl From<SetAside> for SetAsideDto {
+    fn from(set_aside: SetAside) -> Self {
+        Self {
+            id: set_aside.stream_id,
+            reason: set_aside.reason,
         }
     }
 }
@@ -112,7 +130,8 @@ impl From<SwitchRow> for SwitchDto {
     "state": "playing", "source": {"id": 9, "title": "F1 Race", "site_key": "example", "variant_bandwidth": 5000000},
     "switches": 2, "last_switch": {"id": 3, "at": "2026-03-08T05:41:12.345Z", "from": 7, "to": 9,
     "reason": "playlist_failed", "detail": "playlist: upstream answered HTTP 404", "media_sequence": 1042,
-    "discontinuity_sequence": 2}
+    "discontinuity_sequence": 2},
+    "set_aside": [{"id": 7, "reason": "playlist: upstream answered HTTP 404"}]
 }))]
 pub struct ChannelDto {
     /// The channel's slug.
@@ -133,6 +152,10 @@ pub struct ChannelDto {
     /// The newest switch.
     #[schema(required = true)]
     pub last_switch: Option<SwitchDto>,
+    /// Sources this channel does not choose now, and why: failed lately
+    /// (until `failed_source_cooldown_secs` pass), or not stitchable
+    /// (every variant has its audio in a separate rendition).
+    pub set_aside: Vec<SetAsideDto>,
 }
 
 /// `GET /channels`
@@ -234,6 +257,7 @@ async fn list_channels(
             source: channel.source.map(ChannelSourceDto::from),
             switches,
             last_switch,
+            set_aside: channel.set_aside.into_iter().map(SetAsideDto::from).collect(),
         });
     }
     Ok(Json(ChannelList { channels }))

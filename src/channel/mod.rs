@@ -124,6 +124,18 @@ pub struct ChannelOverview {
     pub state: ChannelState,
     /// The source played now (or last, while idle).
     pub source: Option<ActiveSource>,
+    /// Sources the channel does not choose now, and why: failed lately
+    /// (for the cool-down), or not stitchable (demuxed audio).
+    pub set_aside: Vec<SetAside>,
+}
+
+/// A source a channel does not choose for now.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SetAside {
+    /// The stream.
+    pub stream_id: i64,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// What [`Channels`] is built from.
@@ -209,8 +221,10 @@ struct Snapshot {
     refresh_after: Instant,
     /// When it was made.
     made_at: Instant,
-    /// The position's source and whether it plays, for the overview.
+    /// The position's source, for the overview.
     source: Option<ActiveSource>,
+    /// The sources set aside then, for the overview.
+    set_aside: Vec<SetAside>,
 }
 
 /// What only a refresh reads and writes.
@@ -219,8 +233,8 @@ struct Runtime {
     position: ChannelPosition,
     /// The stored revision `position` was read at or written as.
     revision: Option<i64>,
-    /// Sources this channel will not choose again until then.
-    cooldowns: HashMap<i64, Instant>,
+    /// Sources this channel will not choose again until then, and why.
+    cooldowns: HashMap<i64, (Instant, String)>,
 }
 
 /// A source failure: why, and what happened.
@@ -294,17 +308,20 @@ impl Channels {
     pub async fn overview(&self) -> Result<Vec<ChannelOverview>, ChannelError> {
         let mut channels = Vec::with_capacity(self.inner.channels.len());
         for channel in &self.inner.channels {
-            let (state, source) = match channel.snapshot() {
-                Some(snapshot) if snapshot.made_at.elapsed() < PLAYING_WITHIN => match &snapshot.text {
-                    Some(_) => (ChannelState::Playing, snapshot.source.clone()),
-                    None => (ChannelState::Down, None),
-                },
+            let (state, source, set_aside) = match channel.snapshot() {
+                Some(snapshot) if snapshot.made_at.elapsed() < PLAYING_WITHIN => {
+                    let set_aside = snapshot.set_aside.clone();
+                    match &snapshot.text {
+                        Some(_) => (ChannelState::Playing, snapshot.source.clone(), set_aside),
+                        None => (ChannelState::Down, None, set_aside),
+                    }
+                }
                 _ => {
                     let stored = self.inner.db.channel_position(&channel.slug).await?;
                     let source = stored
                         .and_then(|s| serde_json::from_str::<ChannelPosition>(&s.position).ok())
                         .and_then(|p| p.source);
-                    (ChannelState::Idle, source)
+                    (ChannelState::Idle, source, Vec::new())
                 }
             };
             channels.push(ChannelOverview {
@@ -312,6 +329,7 @@ impl Channels {
                 title: channel.title.clone(),
                 state,
                 source,
+                set_aside,
             });
         }
         Ok(channels)
@@ -538,10 +556,13 @@ impl Inner {
                 detail = detail.as_deref().unwrap_or(""),
                 "channel source failed"
             );
-            runtime.cooldowns.insert(from, Instant::now() + channel.cooldown);
+            let why = detail.clone().unwrap_or_else(|| reason.as_str().to_owned());
+            runtime
+                .cooldowns
+                .insert(from, (Instant::now() + channel.cooldown, why));
         }
         let cooling = Instant::now();
-        runtime.cooldowns.retain(|_, until| *until > cooling);
+        runtime.cooldowns.retain(|_, (until, _)| *until > cooling);
         // A playing channel cannot wait the ordinary playlist timeout per
         // candidate; a channel's first source can.
         let timeout = match runtime.position.target_duration {
@@ -590,7 +611,7 @@ impl Inner {
                     );
                     runtime
                         .cooldowns
-                        .insert(row.id, Instant::now() + channel.cooldown);
+                        .insert(row.id, (Instant::now() + channel.cooldown, why));
                 }
             }
         }
@@ -785,6 +806,17 @@ impl Inner {
             refresh_after,
             made_at: now,
             source: position.source.clone(),
+            set_aside: runtime
+                .cooldowns
+                .iter()
+                .filter(|(_, (until, _))| *until > now)
+                .map(|(stream_id, (_, reason))| SetAside {
+                    stream_id: *stream_id,
+                    reason: reason.clone(),
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         });
         *channel.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&snapshot));
         snapshot
