@@ -652,7 +652,7 @@ pub struct ChannelConfig {
     /// Only streams whose title matches this regular expression.
     pub title_filter: String,
     /// Highest variant `BANDWIDTH` chosen from a master playlist, bits/s
-    /// (0: no cap; above every variant: the lowest one).
+    /// (0: no cap; when every variant is above it: the lowest one).
     pub max_bandwidth: u64,
     /// Seconds a source that failed this channel is not chosen again.
     pub failed_source_cooldown_secs: u64,
@@ -712,11 +712,21 @@ impl ChannelConfig {
                 format!("{:?} is not a valid site key", self.site_key),
             ));
         }
-        if !self.stream_type.is_empty() && self.stream_type.parse::<crate::model::StreamType>().is_err() {
-            return Err(invalid(
-                "stream_type",
-                format!("{:?} is not one of live, event, vod, unknown", self.stream_type),
-            ));
+        match self.stream_type.parse::<crate::model::StreamType>() {
+            _ if self.stream_type.is_empty() => {}
+            Ok(crate::model::StreamType::Vod) => {
+                return Err(invalid(
+                    "stream_type",
+                    "\"vod\": a channel stitches live playlists; VOD streams are never its sources".into(),
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                return Err(invalid(
+                    "stream_type",
+                    format!("{:?} is not one of live, event, unknown", self.stream_type),
+                ));
+            }
         }
         if !self.title_filter.is_empty()
             && let Err(e) = regex::Regex::new(&self.title_filter)

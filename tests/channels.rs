@@ -582,6 +582,10 @@ async fn channel_configuration_errors_name_the_key() {
             "channels[0].stream_type",
         ),
         (
+            "[[channels]]\nslug = \"a\"\nstream_type = \"vod\"\n",
+            "channels[0].stream_type",
+        ),
+        (
             "[[channels]]\nslug = \"a\"\ntitle_filter = \"(\"\n",
             "channels[0].title_filter",
         ),

@@ -1214,6 +1214,42 @@ async fn populate_for_docs(db: &Database) {
         ];
         db.store_run(&run(when, checks, &[])).await.expect("run stored");
     }
+    // A channel that started on s1 and left it when its playlist failed.
+    let switch = |minutes: i64, from, to, reason, sequence| f1_stream::db::SwitchRecord {
+        at: now - TimeDelta::minutes(minutes),
+        from_stream_id: from,
+        to_stream_id: to,
+        reason,
+        detail: None,
+        media_sequence: sequence,
+        discontinuity_sequence: sequence / 100,
+    };
+    let position = f1_stream::db::ChannelPositionRecord {
+        slug: "race",
+        epoch: 2,
+        stream_id: Some(2),
+        variant_url: Some(s2),
+        variant_bandwidth: None,
+        media_sequence: 120,
+        discontinuity_sequence: 1,
+        target_duration: 6,
+        segment_count: 6,
+        updated_at: now,
+        position: "{}",
+    };
+    let switches = [
+        switch(90, None, Some(1), f1_stream::model::SwitchReason::Started, 0),
+        switch(
+            30,
+            Some(1),
+            Some(2),
+            f1_stream::model::SwitchReason::PlaylistFailed,
+            100,
+        ),
+    ];
+    db.save_channel_position(&position, None, &switches)
+        .await
+        .expect("channel stored");
 }
 
 /// The ```sql blocks of a markdown document.

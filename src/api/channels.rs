@@ -193,7 +193,7 @@ fn state_schema() -> Object {
 fn reason_schema() -> Object {
     string_enum(
         SwitchReason::ALL.map(SwitchReason::as_str),
-        "`started` (first source), `playlist_failed`, `stale`, `segments_failed`, `ended`, or \
+        "`started` (a source chosen while the channel had none: its first, or after none was left), `playlist_failed`, `stale`, `segments_failed`, `ended`, or \
 `source_restarted` (the same source after its own restart).",
     )
 }
