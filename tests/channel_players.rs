@@ -3,14 +3,20 @@
 //! AES-128-encrypted with the IV left to the media sequence number, their
 //! own unrelated timestamps), each served from its folder by a file server
 //! on 127.0.0.1. The channel plays source A; B becomes healthy while A
-//! plays (the channel stays on A); then A's encoder dies and its server
-//! stops, midway through playback.
+//! plays (the channel stays on A); then, midway through playback, A dies
+//! in one of the ways a channel must notice ([`Death`]): its server stops,
+//! its encoder crashes (stale playlist), its broadcast ends, or its
+//! segments are lost while its playlist goes on.
 //!
 //! - ffmpeg reads the channel (`/channels/x.m3u8`) for 30 s of media
 //!   across the switch, exits 0, and decodes at least 90% of it.
 //! - hls.js in headless Chromium (tests/browser/play_channel.mjs) plays the
 //!   channel across the switch with no fatal error, its position advancing
 //!   past the discontinuity and never stalling long.
+//!
+//! Both check the channel's playlist at the switch (A's segments, a
+//! discontinuity, B's, each with its own key state and the source's
+//! sequence number as explicit IV) and the switch the service recorded.
 //!
 //! Needs ffmpeg, node with tests/browser/node_modules (`npm ci --prefix
 //! tests/browser`) and Chromium at /usr/bin/chromium; `.ci/run` installs
@@ -44,6 +50,10 @@ const FPS: u32 = 25;
 const FFMPEG_SECONDS: u32 = 30;
 /// Seconds after the player starts at which source A dies.
 const KILL_AFTER: Duration = Duration::from_secs(10);
+/// Longest time from A's death to the channel playing B: a stale source is
+/// noticed after 3 target durations without a new segment (3 s here), the
+/// other deaths at the next playlist fetch or the second failed segment.
+const SWITCH_WITHIN: Duration = Duration::from_secs(6);
 /// Where Debian's Chromium is (`.ci/run` installs it there).
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -97,6 +107,8 @@ struct ServerState {
     /// Playlists are served without their keys' `IV` attributes.
     strip_iv: bool,
     gone: AtomicBool,
+    /// Segments (`.ts`) answer 404; playlists and keys are served.
+    segments_gone: AtomicBool,
     hits: Mutex<Vec<Hit>>,
 }
 
@@ -114,6 +126,7 @@ impl FileServer {
             root: root.to_owned(),
             strip_iv,
             gone: AtomicBool::new(false),
+            segments_gone: AtomicBool::new(false),
             hits: Mutex::new(Vec::new()),
         });
         let router = axum::Router::new()
@@ -173,7 +186,8 @@ async fn serve_file(State(state): State<Arc<ServerState>>, uri: Uri) -> Response
         && relative
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..");
-    if state.gone.load(Ordering::Acquire) || !safe {
+    let segments_gone = state.segments_gone.load(Ordering::Acquire) && relative.ends_with(".ts");
+    if state.gone.load(Ordering::Acquire) || segments_gone || !safe {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(mut body) = tokio::fs::read(state.root.join(relative)).await else {
@@ -294,10 +308,59 @@ impl LiveSource {
         }
     }
 
-    /// The source dies: its encoder is killed and its server stops.
-    async fn kill(&mut self) {
-        self.server.stop();
-        self.encoder.kill().await.expect("kill the encoder");
+    /// The source dies as `death` says.
+    async fn die(&mut self, death: Death) {
+        match death {
+            Death::Stopped => {
+                self.server.stop();
+                self.encoder.kill().await.expect("kill the encoder");
+            }
+            Death::Frozen => self.encoder.kill().await.expect("kill the encoder"),
+            Death::SegmentsLost => self.server.state.segments_gone.store(true, Ordering::Release),
+            Death::Ended => {
+                let pid = self.encoder.id().expect("the encoder runs");
+                let signal = std::process::Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .status()
+                    .expect("kill runs");
+                assert!(signal.success());
+                let ended = tokio::time::timeout(Duration::from_secs(5), self.encoder.wait()).await;
+                assert!(ended.is_ok(), "the encoder ends within 5 s of SIGINT");
+                assert!(
+                    self.playlist().contains("#EXT-X-ENDLIST"),
+                    "the encoder ended its playlist:\n{}",
+                    self.playlist()
+                );
+            }
+        }
+    }
+}
+
+/// How source A dies while the channel plays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Death {
+    /// Its encoder is killed and its server stops (connections refused).
+    Stopped,
+    /// Its encoder is killed (SIGKILL); its server goes on serving the
+    /// last playlist, which no longer changes.
+    Frozen,
+    /// Its encoder is stopped (SIGINT) and ends the playlist
+    /// (`#EXT-X-ENDLIST`), as when a broadcast ends.
+    Ended,
+    /// Its playlist goes on, but its segments answer 404 (a CDN that lost
+    /// them): the player's failed relay requests make the channel switch.
+    SegmentsLost,
+}
+
+impl Death {
+    /// The switch reason the channel records.
+    fn reason(self) -> &'static str {
+        match self {
+            Death::Stopped => "playlist_failed",
+            Death::Frozen => "stale",
+            Death::Ended => "ended",
+            Death::SegmentsLost => "segments_failed",
+        }
     }
 }
 
@@ -443,12 +506,12 @@ fn watch_switch(service: &TestService, to: &'static str) -> tokio::task::JoinHan
 
 /// What the switch looked like from the service's side, checked and
 /// printed for the record.
-async fn check_switch(service: &TestService, a: &LiveSource, b: &LiveSource) -> String {
+async fn check_switch(service: &TestService, a: &LiveSource, b: &LiveSource, death: Death) -> String {
     let (status, body) = service.get_json("/channels/x/switches").await;
     assert_eq!(status, 200, "{body}");
     let rows = body["switches"].as_array().expect("switches");
     assert_eq!(rows.len(), 2, "started on A, then one switch: {body}");
-    assert_eq!(rows[0]["reason"], "playlist_failed", "{body}");
+    assert_eq!(rows[0]["reason"], death.reason(), "{body}");
     assert_eq!(rows[1]["reason"], "started", "{body}");
     let (_, list) = service.get_json("/channels").await;
     assert_eq!(list["channels"][0]["source"]["site_key"], b.name, "{list}");
@@ -514,39 +577,40 @@ fn longest_stall(reports: &[Progress]) -> Duration {
     longest
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
-    if !have_ffmpeg() {
-        eprintln!("skipped: ffmpeg not installed");
-        return;
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    let mut a = LiveSource::start(
-        "a",
-        &Look {
-            pattern: "testsrc",
-            tone: 440,
-            encrypted: false,
-            start_number: 0,
-            ts_offset: 0,
-        },
-    )
-    .await;
-    let mut b = LiveSource::start(
-        "b",
-        &Look {
-            pattern: "smptebars",
-            tone: 880,
-            encrypted: true,
-            start_number: 500,
-            ts_offset: 1000,
-        },
-    )
-    .await;
+/// Two live sources A and B (as `a` and `b` look), the service, and the
+/// channel playing A with B healthy too; answers them with the channel's
+/// first playlist.
+async fn channel_on_a(a: &Look, b: &Look) -> (LiveSource, LiveSource, TestService, String) {
+    let mut a = LiveSource::start("a", a).await;
+    let mut b = LiveSource::start("b", b).await;
     a.wait_for_segments(4).await;
     b.wait_for_segments(4).await;
     let service = channel_service(&a, &b).await;
     let first = playing_a_with_b_ready(&service, &a, &b).await;
+    (a, b, service, first)
+}
+
+/// ffmpeg reads [`FFMPEG_SECONDS`] of the channel while A dies as `death`
+/// says [`KILL_AFTER`] in: A clear, B AES-128 (implicit IVs), unrelated
+/// clocks. ffmpeg must exit 0 having decoded at least 90% of it, and read
+/// B's media after the switch.
+async fn ffmpeg_across_a_switch(death: Death) {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let a_look = Look {
+        pattern: "testsrc",
+        tone: 440,
+        encrypted: false,
+        start_number: 0,
+        ts_offset: 0,
+    };
+    let b_look = Look {
+        pattern: "smptebars",
+        tone: 880,
+        encrypted: true,
+        start_number: 500,
+        ts_offset: 1000,
+    };
+    let (mut a, b, service, first) = channel_on_a(&a_look, &b_look).await;
     assert!(check_keys(&first, &a, false) >= 3, "{first}");
 
     let mut ffmpeg = Command::new("ffmpeg")
@@ -595,9 +659,9 @@ async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
     tokio::time::sleep(KILL_AFTER).await;
     let read_before_kill = progress.lock().expect("progress").last().copied();
     let killed = Instant::now();
-    a.kill().await;
+    a.die(death).await;
 
-    let status = tokio::time::timeout(Duration::from_secs(FFMPEG_SECONDS as u64 + 30), ffmpeg.wait())
+    let status = tokio::time::timeout(Duration::from_secs(u64::from(FFMPEG_SECONDS) + 30), ffmpeg.wait())
         .await
         .expect("ffmpeg ends in time")
         .expect("ffmpeg waited");
@@ -613,13 +677,13 @@ async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
     let last = reports.last().copied().expect("ffmpeg reported progress");
     let stall = longest_stall(&reports);
     eprintln!(
-        "ffmpeg: {status}, {:.1} s of wall time, read {} frames = {:.2} s of video, out_time {:.2} s \
-         (before the kill: {:?}); A killed {:.1} s in; channel on B {:.2} s after the kill; \
-         first B segment through the relay {:?} after the kill, {} B segments read; \
+        "ffmpeg, A {death:?}: {status}, {:.1} s of wall time, read {} frames = {:.2} s of video, \
+         out_time {:.2} s (before the kill: {:?}); A killed {:.1} s in; channel on B {:.2} s after \
+         the kill; first B segment through the relay {:?} after the kill, {} B segments read; \
          longest stall of ffmpeg's output time {:.2} s\nffmpeg stderr:\n{stderr}",
         wall.as_secs_f64(),
         last.frame,
-        last.frame as f64 / f64::from(FPS),
+        f64::from(u32::try_from(last.frame).unwrap_or(u32::MAX)) / f64::from(FPS),
         last.out_time_us as f64 / 1e6,
         read_before_kill.map(|p| (p.frame, p.out_time_us)),
         (killed - started).as_secs_f64(),
@@ -630,8 +694,13 @@ async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
     );
     eprintln!("channel playlist at the switch:\n{at_switch}");
     check_both_sides(&at_switch, &a, false, &b, true);
-    let after = check_switch(&service, &a, &b).await;
+    let after = check_switch(&service, &a, &b, death).await;
     assert!(check_keys(&after, &b, true) >= 3, "{after}");
+    assert!(
+        switched.max(killed) - killed <= SWITCH_WITHIN,
+        "the channel played B {:?} after A died",
+        switched - killed
+    );
 
     assert!(status.success(), "ffmpeg failed across the switch:\n{stderr}");
     let expected = u64::from(FFMPEG_SECONDS * FPS);
@@ -647,7 +716,7 @@ async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
     );
     assert!(
         read_before_kill.is_some_and(|p| p.frame > 0 && p.frame < expected),
-        "A was killed while ffmpeg was reading: {read_before_kill:?}"
+        "A died while ffmpeg was reading: {read_before_kill:?}"
     );
     assert!(
         b_segments.len() >= 10,
@@ -656,39 +725,29 @@ async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
     assert!(stall < Duration::from_secs(8), "ffmpeg stalled {stall:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_source() {
-    if !have_browser() || !have_ffmpeg() {
-        eprintln!("skipped: node, tests/browser/node_modules, Chromium or ffmpeg missing");
-        return;
-    }
+/// hls.js in headless Chromium plays the channel for `watch_seconds`
+/// while A dies as `death` says [`KILL_AFTER`] after the video starts: A
+/// AES-128 (implicit IVs), B clear, unrelated clocks. No fatal hls.js
+/// error, the position advances at least 15 s, never stalls more than
+/// 8 s, and the fragments played come from both sides of the
+/// discontinuity.
+async fn hls_js_across_a_switch(death: Death) {
     let _one = ONE_AT_A_TIME.lock().await;
-    let mut a = LiveSource::start(
-        "a",
-        &Look {
-            pattern: "testsrc2",
-            tone: 440,
-            encrypted: true,
-            start_number: 300,
-            ts_offset: 0,
-        },
-    )
-    .await;
-    let mut b = LiveSource::start(
-        "b",
-        &Look {
-            pattern: "smptebars",
-            tone: 660,
-            encrypted: false,
-            start_number: 0,
-            ts_offset: 5000,
-        },
-    )
-    .await;
-    a.wait_for_segments(4).await;
-    b.wait_for_segments(4).await;
-    let service = channel_service(&a, &b).await;
-    let first = playing_a_with_b_ready(&service, &a, &b).await;
+    let a_look = Look {
+        pattern: "testsrc2",
+        tone: 440,
+        encrypted: true,
+        start_number: 300,
+        ts_offset: 0,
+    };
+    let b_look = Look {
+        pattern: "smptebars",
+        tone: 660,
+        encrypted: false,
+        start_number: 0,
+        ts_offset: 5000,
+    };
+    let (mut a, b, service, first) = channel_on_a(&a_look, &b_look).await;
     assert!(check_keys(&first, &a, true) >= 3, "{first}");
     let page = FileServer::start(&browser_dir(), false).await;
 
@@ -731,7 +790,7 @@ async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_sour
             () = tokio::time::sleep_until(kill_at.unwrap_or(deadline)), if killed.is_none() => {
                 if kill_at.is_some() {
                     killed = Some(Instant::now());
-                    a.kill().await;
+                    a.die(death).await;
                     continue;
                 }
                 panic!("node printed no result in time");
@@ -754,15 +813,15 @@ async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_sour
         .expect("node waited");
     let stderr = stderr.await.expect("stderr reader");
     let result = result.unwrap_or_else(|| panic!("node printed no result ({status}):\n{stderr}"));
-    let killed = killed.unwrap_or_else(|| panic!("A was never killed: {result}\n{stderr}"));
+    let killed = killed.unwrap_or_else(|| panic!("A never died: {result}\n{stderr}"));
     let (switched, at_switch) = tokio::time::timeout(Duration::from_secs(1), switched)
         .await
         .expect("the channel switched to B")
         .expect("watcher");
     let b_segments = b.server.segment_hits_since(killed);
     eprintln!(
-        "node: {status}; channel on B {:.2} s after the kill; first B segment through the relay \
-         {:?} after the kill, {} B segments read\nresult: {result:#}\nsamples:",
+        "hls.js, A {death:?}: node {status}; channel on B {:.2} s after the kill; first B segment \
+         through the relay {:?} after the kill, {} B segments read\nresult: {result:#}\nsamples:",
         (switched.max(killed) - killed).as_secs_f64(),
         b_segments.first().map(|hit| hit.at - killed),
         b_segments.len(),
@@ -776,7 +835,12 @@ async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_sour
     eprintln!("channel playlist at the switch:\n{at_switch}");
     check_both_sides(&at_switch, &a, true, &b, false);
     assert!(at_switch.contains("#EXT-X-KEY:METHOD=NONE\n"), "{at_switch}");
-    check_switch(&service, &a, &b).await;
+    check_switch(&service, &a, &b, death).await;
+    assert!(
+        switched.max(killed) - killed <= SWITCH_WITHIN,
+        "the channel played B {:?} after A died",
+        switched - killed
+    );
 
     assert_eq!(result["fatal"], serde_json::Value::Null, "{result:#}");
     assert_eq!(result["ok"], true, "{result:#}");
@@ -785,6 +849,11 @@ async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_sour
     assert!(advance >= 15.0, "played {advance} s of {watch_seconds}");
     let stall = result["maxStall"].as_f64().expect("maxStall");
     assert!(stall <= 8.0, "stalled {stall} s");
+    let frames = result["frames"].as_u64().expect("frames");
+    assert!(
+        frames >= u64::from(15 * FPS),
+        "{frames} frames shown in {watch_seconds} s"
+    );
     let discontinuities = result["discontinuitiesPlayed"]
         .as_array()
         .expect("discontinuities")
@@ -797,4 +866,58 @@ async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_sour
         b_segments.len() >= 5,
         "hls.js read B's media after the switch: {b_segments:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ffmpeg_reads_a_channel_to_the_end_across_the_death_of_its_source() {
+    if !have_ffmpeg() {
+        eprintln!("skipped: ffmpeg not installed");
+        return;
+    }
+    ffmpeg_across_a_switch(Death::Stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ffmpeg_reads_a_channel_to_the_end_across_the_end_of_its_source_broadcast() {
+    if !have_ffmpeg() {
+        eprintln!("skipped: ffmpeg not installed");
+        return;
+    }
+    ffmpeg_across_a_switch(Death::Ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ffmpeg_reads_a_channel_to_the_end_when_its_source_loses_its_segments() {
+    if !have_ffmpeg() {
+        eprintln!("skipped: ffmpeg not installed");
+        return;
+    }
+    ffmpeg_across_a_switch(Death::SegmentsLost).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_js_in_chromium_keeps_playing_a_channel_across_the_death_of_its_source() {
+    if !have_browser() || !have_ffmpeg() {
+        eprintln!("skipped: node, tests/browser/node_modules, Chromium or ffmpeg missing");
+        return;
+    }
+    hls_js_across_a_switch(Death::Stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_js_in_chromium_keeps_playing_a_channel_whose_source_goes_stale() {
+    if !have_browser() || !have_ffmpeg() {
+        eprintln!("skipped: node, tests/browser/node_modules, Chromium or ffmpeg missing");
+        return;
+    }
+    hls_js_across_a_switch(Death::Frozen).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_js_in_chromium_keeps_playing_a_channel_whose_source_loses_its_segments() {
+    if !have_browser() || !have_ffmpeg() {
+        eprintln!("skipped: node, tests/browser/node_modules, Chromium or ffmpeg missing");
+        return;
+    }
+    hls_js_across_a_switch(Death::SegmentsLost).await;
 }
