@@ -30,6 +30,8 @@ enum Mode {
     Frozen = 2,
     /// Its playlist advances, its segments answer 404.
     BrokenSegments = 3,
+    /// Its playlist answers only after 30 s.
+    Hanging = 4,
 }
 
 /// A live HLS source on a fake origin: `/<name>/index.m3u8` lists the
@@ -78,6 +80,8 @@ impl LiveSource {
                     }
                     let playlist = if current == Mode::Gone as u8 {
                         Reply::status(404)
+                    } else if current == Mode::Hanging as u8 {
+                        Reply::playlist(text).delay(Duration::from_secs(30))
                     } else {
                         Reply::playlist(text)
                     };
@@ -675,4 +679,75 @@ async fn the_channels_command_prints_each_channel_with_its_source_and_switches()
         ["best", "/channels/best.m3u8", "idle", "-", "0", "-"],
         "{stdout}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_whose_playlist_hangs_is_left_within_two_fetch_deadlines() {
+    let a = LiveSource::start("a", 10, Mode::Live).await;
+    let b = LiveSource::start("b", 0, Mode::Gone).await;
+    let service = service_for(&[&a, &b], "").await;
+    let mut seen = playing_a_with_b_ready(&service, &a, &b).await;
+    a.set(Mode::Hanging);
+    // Each fetch may take 1.5 target durations, at least 2 s; it is tried
+    // twice, then B is opened.
+    let (gap, _) = until_playing(&service, &b, Duration::from_secs(8), &mut seen).await;
+    assert!(
+        gap >= Duration::from_secs(3),
+        "two deadlines passed first: {gap:?}"
+    );
+    let rows = switches(&service).await;
+    assert_eq!(rows[0]["reason"], "playlist_failed");
+    assert!(
+        rows[0]["detail"].as_str().expect("detail").contains("timed out"),
+        "{rows:?}"
+    );
+}
+
+/// Segment number → upstream URL of a channel playlist.
+fn numbered(seen: &Seen) -> std::collections::BTreeMap<u64, String> {
+    seen.segments
+        .iter()
+        .enumerate()
+        .map(|(i, (url, _))| (seen.media_sequence + i as u64, url.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_services_on_one_database_number_the_channel_alike_across_a_switch() {
+    let a = LiveSource::start("a", 400, Mode::Live).await;
+    let b = LiveSource::start("b", 0, Mode::Gone).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("f1-stream.db");
+    let config = config_for(&[&a, &b], "");
+    let one = TestService::start_on(&db_path, &config).await;
+    let two = TestService::start_on(&db_path, &config).await;
+    let mut seen = playing_a_with_b_ready(&one, &a, &b).await;
+    let agree = |x: &Seen, y: &Seen| {
+        let (x_numbers, y_numbers) = (numbered(x), numbered(y));
+        let common: Vec<_> = x_numbers.keys().filter(|n| y_numbers.contains_key(n)).collect();
+        assert!(!common.is_empty(), "the windows overlap:\n{}\n{}", x.text, y.text);
+        for n in common {
+            assert_eq!(x_numbers[n], y_numbers[n], "segment {n}:\n{}\n{}", x.text, y.text);
+        }
+    };
+    for _ in 0..3 {
+        let (x, y) = (
+            get_channel(&one, "x").await.expect("one plays"),
+            get_channel(&two, "x").await.expect("two plays"),
+        );
+        agree(&x, &y);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    a.set(Mode::Gone);
+    until_playing(&one, &b, Duration::from_secs(10), &mut seen).await;
+    let mut from_two = get_channel(&two, "x").await.expect("two plays");
+    let (_, from_two_after) = until_playing(&two, &b, Duration::from_secs(3), &mut from_two).await;
+    let from_one = get_channel(&one, "x").await.expect("one plays");
+    agree(&from_one, &from_two_after);
+    let switch_rows = switches(&one).await;
+    let failures = switch_rows
+        .iter()
+        .filter(|r| r["reason"] == "playlist_failed")
+        .count();
+    assert_eq!(failures, 1, "one switch between them: {switch_rows:?}");
 }
