@@ -356,8 +356,21 @@ async fn segments_failing_through_the_relay_switch_the_channel() {
             .status();
         assert_eq!(status.as_u16(), 502, "the relay passes the failure on");
     }
-    let (gap, _) = until_playing(&service, &b, Duration::from_secs(2 * TARGET + 1), &mut seen).await;
+    let (gap, after) = until_playing(&service, &b, Duration::from_secs(2 * TARGET + 1), &mut seen).await;
     assert!(gap <= Duration::from_secs(2 * TARGET), "{gap:?}");
+    // Players skip A's rest instead of retrying each failed segment.
+    let failed_at = after
+        .text
+        .find(&format!("\n{}\n", paths[paths.len() - 2]))
+        .expect("failed segment listed");
+    let before_failed = &after.text[..failed_at];
+    assert!(
+        before_failed.ends_with("#EXT-X-GAP\n#EXTINF:1,"),
+        "{}",
+        after.text
+    );
+    let gaps = after.text.matches("#EXT-X-GAP\n").count();
+    assert_eq!(gaps, 2, "the two failed segments, A's newest:\n{}", after.text);
     assert_eq!(switches(&service).await[0]["reason"], "segments_failed");
 }
 

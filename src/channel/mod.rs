@@ -209,6 +209,9 @@ struct Channel {
     segment_failures: AtomicU32,
     /// The epoch those failures count for.
     failure_epoch: AtomicU64,
+    /// The first failed segment URLs of that epoch (at most
+    /// [`SEGMENT_FAILURES_TO_SWITCH`]), listed as gaps after a switch.
+    failed_urls: Mutex<Vec<String>>,
     /// Refresh on the next request, whatever the snapshot's age.
     force_refresh: AtomicBool,
 }
@@ -354,6 +357,12 @@ impl Channels {
         if channel.failure_epoch.load(Ordering::Acquire) != epoch {
             return;
         }
+        {
+            let mut failed = channel.failed_urls.lock().unwrap_or_else(|p| p.into_inner());
+            if failed.len() < SEGMENT_FAILURES_TO_SWITCH as usize && !failed.iter().any(|u| u == url) {
+                failed.push(url.to_owned());
+            }
+        }
         let failures = channel.segment_failures.fetch_add(1, Ordering::AcqRel) + 1;
         if failures >= SEGMENT_FAILURES_TO_SWITCH {
             channel.force_refresh.store(true, Ordering::Release);
@@ -382,6 +391,7 @@ impl Channel {
             refresh: tokio::sync::Mutex::new(Runtime::default()),
             segment_failures: AtomicU32::new(0),
             failure_epoch: AtomicU64::new(0),
+            failed_urls: Mutex::new(Vec::new()),
             force_refresh: AtomicBool::new(false),
         }
     }
@@ -471,6 +481,12 @@ impl Inner {
         if channel.failure_epoch.load(Ordering::Acquire) == epoch
             && channel.segment_failures.load(Ordering::Acquire) >= SEGMENT_FAILURES_TO_SWITCH
         {
+            let failed = channel
+                .failed_urls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            runtime.position.mark_gaps_from(&failed);
             return Some(Failure {
                 reason: SwitchReason::SegmentsFailed,
                 detail: format!(
@@ -779,6 +795,11 @@ impl Inner {
         let position = &runtime.position;
         if channel.failure_epoch.swap(position.epoch, Ordering::AcqRel) != position.epoch {
             channel.segment_failures.store(0, Ordering::Release);
+            channel
+                .failed_urls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
         }
         {
             let mut urls = self.segment_urls.lock().unwrap_or_else(|p| p.into_inner());

@@ -123,6 +123,10 @@ pub struct StitchedSegment {
     pub byte_range: Option<(u64, u64)>,
     /// `EXT-X-PROGRAM-DATE-TIME` as written by the source.
     pub program_date_time: Option<String>,
+    /// Known to fail: listed with `#EXT-X-GAP`, so players skip it instead
+    /// of retrying it (its number stays taken).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gap: bool,
 }
 
 /// Where a channel stands: its source, its numbering and its window. This
@@ -252,6 +256,7 @@ impl ChannelPosition {
                 map: stitched_map(segment, &resolve),
                 byte_range: segment.byte_range.map(|range| (range.length, range.offset)),
                 program_date_time: segment.program_date_time.map(str::to_owned),
+                gap: false,
             };
             self.raise_target_duration(segment.duration);
             self.last_source_url = Some(stitched.url.clone());
@@ -314,6 +319,19 @@ impl ChannelPosition {
             }
             total -= oldest.duration;
             self.segments.pop_front();
+        }
+    }
+
+    /// Marks the current epoch's segments from the first of `failed` (by
+    /// upstream URL) onwards as gaps: segments of a source whose segments
+    /// fail are left for the next one, and a player should skip the rest
+    /// of them rather than retry each. Numbers and the window stay.
+    pub fn mark_gaps_from(&mut self, failed: &[String]) {
+        let epoch = self.epoch;
+        let mut marking = false;
+        for segment in self.segments.iter_mut().filter(|s| s.epoch == epoch) {
+            marking = marking || failed.contains(&segment.url);
+            segment.gap |= marking;
         }
     }
 
@@ -432,6 +450,9 @@ impl ChannelPosition {
             }
             if let Some(at) = &segment.program_date_time {
                 push_line(&mut out, format_args!("#EXT-X-PROGRAM-DATE-TIME:{at}"));
+            }
+            if segment.gap {
+                out.push_str("#EXT-X-GAP\n");
             }
             if let Some((length, offset)) = segment.byte_range {
                 push_line(&mut out, format_args!("#EXT-X-BYTERANGE:{length}@{offset}"));
@@ -837,6 +858,30 @@ mod tests {
         assert_eq!(resumed.sequence, next);
         assert_eq!(resumed.discontinuity_sequence, 1);
         assert!(!position.segments.iter().any(|s| s.url.ends_with("seg1006.ts")));
+    }
+
+    #[test]
+    fn segments_from_the_first_failed_one_are_listed_as_gaps_with_their_numbers() {
+        let mut position = ChannelPosition::default();
+        position.begin(source(1, "a", BASE_A), at(0));
+        apply(&mut position, &live(0, 3, 2.0, ""), BASE_A, at(0));
+        apply(&mut position, &live(1, 3, 2.0, ""), BASE_A, at(2));
+        let numbers: Vec<u64> = position.segments.iter().map(|s| s.sequence).collect();
+        position.mark_gaps_from(&["https://a.example/live/seg2.ts".to_owned()]);
+        position.begin(source(2, "b", BASE_B), at(4));
+        apply(&mut position, &live(9, 3, 2.0, ""), BASE_B, at(4));
+        // The window (6 target durations, 12 s) keeps A's newest three.
+        let gaps: Vec<bool> = position.segments.iter().map(|s| s.gap).collect();
+        assert_eq!(gaps, [false, true, true, false, false, false]);
+        let kept: Vec<u64> = position.segments.iter().take(3).map(|s| s.sequence).collect();
+        assert_eq!(kept, numbers[1..], "gaps keep their numbers");
+        let text = position.render(&signer(), "");
+        assert_eq!(text.matches("#EXT-X-GAP\n").count(), 2, "{text}");
+        let playlist = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("players parse it");
+        assert_eq!(playlist.segments.len(), 6);
+        let back: ChannelPosition =
+            serde_json::from_str(&serde_json::to_string(&position).expect("encodes")).expect("decodes");
+        assert_eq!(back, position, "gaps survive the database");
     }
 
     #[test]
