@@ -93,6 +93,12 @@ struct Sizes {
     listing_checks_large: u64,
     /// Timed `/streams` requests per database.
     listing_requests: usize,
+    /// Target duration of the channel scenarios' live sources.
+    channel_target: Duration,
+    /// Failovers timed (alternating between the two sources).
+    channel_failovers: usize,
+    /// Target durations the 50 viewers watch while fetches are counted.
+    channel_watch_targets: u32,
 }
 
 impl Sizes {
@@ -113,6 +119,9 @@ impl Sizes {
             listing_checks_small: 1_000,
             listing_checks_large: 1_000_000,
             listing_requests: 200,
+            channel_target: Duration::from_secs(2),
+            channel_failovers: 5,
+            channel_watch_targets: 15,
         }
     }
 
@@ -133,12 +142,17 @@ impl Sizes {
             listing_checks_small: 200,
             listing_checks_large: 4_000,
             listing_requests: 10,
+            channel_target: Duration::from_secs(1),
+            channel_failovers: 1,
+            channel_watch_targets: 3,
         }
     }
 }
 
 /// Scenario groups that `--only` can pick.
-const GROUPS: [&str; 6] = ["relay1", "relay32", "proxy", "rewrite", "health", "listing"];
+const GROUPS: [&str; 7] = [
+    "relay1", "relay32", "proxy", "rewrite", "health", "listing", "channels",
+];
 
 /// Parsed command line.
 struct Args {
@@ -320,6 +334,13 @@ async fn run_groups(args: Args) -> anyhow::Result<()> {
     }
     service.stop().await?;
 
+    if args.groups.contains("channels") {
+        eprintln!(
+            "== failover channels: live sources of {} s segments",
+            sizes.channel_target.as_secs()
+        );
+        rows.extend(channel_scenario(&client, &sizes, dir.path()).await?);
+    }
     if args.groups.contains("listing") {
         eprintln!(
             "== GET /streams with {} streams: {} vs {} checks",
@@ -334,7 +355,7 @@ async fn run_groups(args: Args) -> anyhow::Result<()> {
 }
 
 /// Table order: as in docs/PERFORMANCE.md.
-const SCENARIO_ORDER: [&str; 9] = [
+const SCENARIO_ORDER: [&str; 12] = [
     "relay one",
     "relay ",
     "peak RSS",
@@ -344,6 +365,9 @@ const SCENARIO_ORDER: [&str; 9] = [
     "health RSS",
     "store",
     "GET /streams",
+    "channel failover",
+    "channel playlist",
+    "channel upstream",
 ];
 
 /// Machine, load and date, printed above the table.
@@ -1437,4 +1461,263 @@ async fn listing_scenario(client: &reqwest::Client, sizes: &Sizes, dir: &Path) -
     )
     .ratio(ratio)
     .target("p99 ratio ≤ 1.5", ratio <= 1.5))
+}
+
+// -------------------------------------------------------------- channels --
+
+/// Segments a channel scenario's live playlist lists.
+const CHANNEL_LISTED: u64 = 6;
+/// Concurrent viewers whose upstream cost is counted.
+const CHANNEL_VIEWERS: usize = 50;
+/// Keep-alive clients of the channel and `/proxy` reload loads.
+const CHANNEL_LOAD_CLIENTS: usize = 10;
+
+/// Two live sources, `a` and `b`, advancing one segment per target
+/// duration in real time; either can be made to answer 404.
+struct LiveSources {
+    started: Instant,
+    target: Duration,
+    /// `[a, b]`: whether each answers.
+    alive: [AtomicBool; 2],
+    /// `[a, b]`: playlist requests received.
+    playlist_requests: [AtomicU64; 2],
+    segment: Bytes,
+}
+
+impl LiveSources {
+    fn index(name: &str) -> Option<usize> {
+        ["a", "b"].iter().position(|n| *n == name)
+    }
+
+    fn playlist(&self, name: &str) -> String {
+        let newest = (self.started.elapsed().as_secs_f64() / self.target.as_secs_f64()) as u64;
+        let target = self.target.as_secs();
+        let mut text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{newest}\n"
+        );
+        for n in newest..newest + CHANNEL_LISTED {
+            let _ = write!(text, "#EXTINF:{target}.000,\n/c/{name}/{n}.ts\n");
+        }
+        text
+    }
+}
+
+async fn serve_live_playlist(
+    State(state): State<Arc<LiveSources>>,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    let Some(index) = LiveSources::index(&name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    state.playlist_requests[index].fetch_add(1, Ordering::Relaxed);
+    if !state.alive[index].load(Ordering::Acquire) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    playlist_response(Bytes::from(state.playlist(&name)))
+}
+
+async fn serve_live_segment(
+    State(state): State<Arc<LiveSources>>,
+    UrlPath((name, _segment)): UrlPath<(String, String)>,
+) -> Response {
+    match LiveSources::index(&name) {
+        Some(index) if state.alive[index].load(Ordering::Acquire) => {
+            ([(header::CONTENT_TYPE, "video/mp2t")], state.segment.clone()).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The upstream URL of the newest segment of a channel playlist.
+fn newest_upstream(playlist: &str) -> Option<String> {
+    let path = playlist.lines().rev().find(|line| line.starts_with("/relay/"))?;
+    let token = path.strip_prefix("/relay/")?.split('/').next()?;
+    Some(f1_stream::proxy::token::parse_token(token).ok()?.url_text)
+}
+
+/// Failover channels: the time from a source's death to the first channel
+/// playlist listing the next one's segments (in target durations), channel
+/// playlist reloads against `/proxy` reloads of the same source with
+/// [`CHANNEL_LOAD_CLIENTS`] keep-alive clients, and the upstream playlist
+/// fetches [`CHANNEL_VIEWERS`] viewers cost per target duration.
+async fn channel_scenario(client: &reqwest::Client, sizes: &Sizes, dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut segment = vec![0xffu8; 188 * 64];
+    for packet in segment.chunks_mut(188) {
+        packet[0] = 0x47;
+    }
+    let sources = Arc::new(LiveSources {
+        started: Instant::now(),
+        target: sizes.channel_target,
+        alive: [AtomicBool::new(true), AtomicBool::new(false)],
+        playlist_requests: [AtomicU64::new(0), AtomicU64::new(0)],
+        segment: segment.into(),
+    });
+    let router = Router::new()
+        .route("/c/{name}/index.m3u8", get(serve_live_playlist))
+        .route("/c/{name}/{segment}", get(serve_live_segment))
+        .with_state(Arc::clone(&sources));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the live origin")?;
+    let origin = listener.local_addr()?;
+    let (_stop_origin, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            eprintln!("live origin failed: {e}");
+        }
+    });
+    let url = |name: &str| format!("http://{origin}/c/{name}/index.m3u8");
+    let extractors: String = ["a", "b"]
+        .iter()
+        .map(|name| {
+            format!(
+                "[[extractors]]\nsite_key = \"{name}\"\nsite_name = \"{name}\"\nkind = \"static\"\n\
+                 streams = [{{ url = \"{}\", title = \"{name}\" }}]\n",
+                url(name)
+            )
+        })
+        .collect();
+    // No cool-down: the failovers alternate between the two sources.
+    let channel = "[[channels]]\nslug = \"x\"\nfailed_source_cooldown_secs = 0\n";
+    let service = Service::start(service_config(
+        &dir.join("channels.db"),
+        &format!("{extractors}{channel}"),
+    )?)
+    .await?;
+    let channel_url = format!("{}/channels/x.m3u8", service.base);
+    let extract = format!("{}/extract", service.base);
+    client.post(&extract).send().await?.error_for_status()?;
+    let first = client
+        .get(&channel_url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    ensure!(
+        newest_upstream(&first).is_some_and(|u| u.contains("/c/a/")),
+        "the channel starts on a:\n{first}"
+    );
+    sources.alive[1].store(true, Ordering::Release);
+    client.post(&extract).send().await?.error_for_status()?;
+
+    // Reloads: the channel's playlist against /proxy of a's playlist.
+    let proxy_url = format!(
+        "{}{}",
+        service.base,
+        service.app.signer().path(Kind::Proxy, &url("a"), Some("a"))
+    );
+    let (mut channel_rates, mut proxy_rates) = (Vec::new(), Vec::new());
+    for _ in 0..sizes.load_rounds {
+        let (requests, elapsed) = load(client, &proxy_url, CHANNEL_LOAD_CLIENTS, sizes.load_duration).await?;
+        proxy_rates.push(requests as f64 / elapsed.as_secs_f64());
+        let (requests, elapsed) =
+            load(client, &channel_url, CHANNEL_LOAD_CLIENTS, sizes.load_duration).await?;
+        channel_rates.push(requests as f64 / elapsed.as_secs_f64());
+    }
+    let (channel_rate, proxy_rate) = (median(channel_rates), median(proxy_rates));
+
+    // Upstream cost: 50 viewers reloading every quarter target duration.
+    let watch = sizes.channel_target * sizes.channel_watch_targets;
+    let before = sources.playlist_requests[0].load(Ordering::Relaxed);
+    let started = Instant::now();
+    let viewers: Vec<_> = (0..CHANNEL_VIEWERS)
+        .map(|_| {
+            let client = client.clone();
+            let url = channel_url.clone();
+            let pause = sizes.channel_target / 4;
+            tokio::spawn(async move {
+                while started.elapsed() < watch {
+                    drain(&client, &url).await?;
+                    tokio::time::sleep(pause).await;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for viewer in viewers {
+        viewer.await??;
+    }
+    let watched_targets = started.elapsed().as_secs_f64() / sizes.channel_target.as_secs_f64();
+    let fetches = sources.playlist_requests[0].load(Ordering::Relaxed) - before;
+    let fetches_per_target = fetches as f64 / watched_targets;
+
+    // Failovers: a player reloads every half target duration throughout (so
+    // the channel's last text is fresh when a source dies); the bench polls
+    // every 50 ms to see when the next source is listed.
+    let watching = Arc::new(AtomicBool::new(true));
+    let player = {
+        let (client, url, watching) = (client.clone(), channel_url.clone(), Arc::clone(&watching));
+        let pause = sizes.channel_target / 2;
+        tokio::spawn(async move {
+            while watching.load(Ordering::Acquire) {
+                let _ = drain(&client, &url).await;
+                tokio::time::sleep(pause).await;
+            }
+        })
+    };
+    let mut gaps = Vec::new();
+    let mut playing = 0;
+    for _ in 0..sizes.channel_failovers {
+        let next = 1 - playing;
+        sources.alive[next].store(true, Ordering::Release);
+        // Dies a third of the way into one of the player's reload cycles.
+        tokio::time::sleep(sizes.channel_target * 2 + sizes.channel_target / 3).await;
+        let killed = Instant::now();
+        sources.alive[playing].store(false, Ordering::Release);
+        let marker = format!("/c/{}/", ["a", "b"][next]);
+        loop {
+            let text = client.get(&channel_url).send().await?.text().await?;
+            if newest_upstream(&text).is_some_and(|u| u.contains(&marker)) {
+                break;
+            }
+            ensure!(
+                killed.elapsed() < Duration::from_secs(30),
+                "no failover within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gaps.push(killed.elapsed().as_secs_f64() / sizes.channel_target.as_secs_f64());
+        playing = next;
+    }
+    watching.store(false, Ordering::Release);
+    player.await?;
+    service.stop().await?;
+    let gap = median(gaps.clone());
+    let worst = gaps.iter().copied().fold(0.0, f64::max);
+    let target_secs = sizes.channel_target.as_secs();
+    Ok(vec![
+        Row::new(
+            format!(
+                "channel failover gap: source's playlist 404 → first channel playlist listing the next source \
+                 ({target_secs} s segments, median of {}, worst {worst:.2})",
+                gaps.len()
+            ),
+            format!("{gap:.2} target durations"),
+            "—",
+        )
+        .target("≤ 2", worst <= 2.0),
+        Row::new(
+            format!("channel playlist reloads, {CHANNEL_LOAD_CLIENTS} keep-alive viewers"),
+            format!("{channel_rate:.0} req/s"),
+            format!("{proxy_rate:.0} req/s /proxy of the same source"),
+        )
+        .ratio(channel_rate / proxy_rate)
+        .target("≥ 0.8", channel_rate / proxy_rate >= 0.8),
+        Row::new(
+            format!(
+                "channel upstream playlist fetches, {CHANNEL_VIEWERS} viewers reloading every ¼ target \
+                 duration for {watched_targets:.1} target durations"
+            ),
+            format!("{fetches_per_target:.2} per target duration"),
+            format!("{fetches} fetches"),
+        )
+        .target("≤ 2", fetches_per_target <= 2.0),
+    ])
 }
