@@ -239,6 +239,26 @@ async fn playing_a_with_b_ready(service: &TestService, a: &LiveSource, b: &LiveS
     first
 }
 
+/// Sources `a` (numbered from `a_first`) and `b` (from `b_first`), a
+/// service with channel `x` playing A, and B healthy too.
+async fn on_a_with_b_ready(a_first: u64, b_first: u64) -> (LiveSource, LiveSource, TestService, Seen) {
+    let a = LiveSource::start("a", a_first, Mode::Live).await;
+    let b = LiveSource::start("b", b_first, Mode::Gone).await;
+    let service = service_for(&[&a, &b], "").await;
+    let seen = playing_a_with_b_ready(&service, &a, &b).await;
+    (a, b, service, seen)
+}
+
+/// The service's `/metrics` text.
+async fn metrics_text(service: &TestService) -> String {
+    reqwest::get(service.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// The switch rows of channel `x`, newest first.
 async fn switches(service: &TestService) -> Vec<serde_json::Value> {
     let (status, body) = service.get_json("/channels/x/switches").await;
@@ -248,10 +268,7 @@ async fn switches(service: &TestService) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_whose_playlist_fails_is_left_for_the_next_after_a_discontinuity() {
-    let a = LiveSource::start("a", 1000, Mode::Live).await;
-    let b = LiveSource::start("b", 7, Mode::Gone).await;
-    let service = service_for(&[&a, &b], "").await;
-    let mut seen = playing_a_with_b_ready(&service, &a, &b).await;
+    let (a, b, service, mut seen) = on_a_with_b_ready(1000, 7).await;
 
     // B is healthy now, maybe faster: the channel stays on A (no flapping).
     for _ in 0..4 {
@@ -302,12 +319,7 @@ async fn a_source_whose_playlist_fails_is_left_for_the_next_after_a_discontinuit
     let set_aside = &list["channels"][0]["set_aside"];
     assert_eq!(set_aside[0]["id"], rows[0]["from"], "A cools down: {list}");
     assert!(set_aside[0]["reason"].as_str().expect("reason").contains("404"));
-    let metrics = reqwest::get(service.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&service).await;
     assert!(
         metrics.contains("f1stream_channel_switches_total{channel=\"x\",reason=\"playlist_failed\"} 1"),
         "{metrics}"
@@ -317,10 +329,7 @@ async fn a_source_whose_playlist_fails_is_left_for_the_next_after_a_discontinuit
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_source_is_left_for_the_next() {
-    let a = LiveSource::start("a", 50, Mode::Live).await;
-    let b = LiveSource::start("b", 0, Mode::Gone).await;
-    let service = service_for(&[&a, &b], "").await;
-    let mut seen = playing_a_with_b_ready(&service, &a, &b).await;
+    let (a, b, service, mut seen) = on_a_with_b_ready(50, 0).await;
     a.set(Mode::Frozen);
     // Stale after 3 target durations without a new segment, then listed
     // within 2 more.
@@ -336,10 +345,7 @@ async fn a_stale_source_is_left_for_the_next() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn segments_failing_through_the_relay_switch_the_channel() {
-    let a = LiveSource::start("a", 300, Mode::Live).await;
-    let b = LiveSource::start("b", 0, Mode::Gone).await;
-    let service = service_for(&[&a, &b], "").await;
-    let mut seen = playing_a_with_b_ready(&service, &a, &b).await;
+    let (a, b, service, mut seen) = on_a_with_b_ready(300, 0).await;
     a.set(Mode::BrokenSegments);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A player fetches the newest segments through the relay and fails.
@@ -404,12 +410,7 @@ async fn a_channel_without_a_healthy_source_answers_503_and_an_unknown_one_404()
     assert_eq!(slugs, ["x", "best"], "configured first, then the built-in one");
     assert_eq!(list["channels"][0]["state"], "down");
     assert!(list["channels"][0]["source"].is_null());
-    let metrics = reqwest::get(service.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&service).await;
     assert!(
         metrics.contains("f1stream_channel_up{channel=\"x\"} 0"),
         "{metrics}"
@@ -696,10 +697,7 @@ async fn the_channels_command_prints_each_channel_with_its_source_and_switches()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_whose_playlist_hangs_is_left_within_two_fetch_deadlines() {
-    let a = LiveSource::start("a", 10, Mode::Live).await;
-    let b = LiveSource::start("b", 0, Mode::Gone).await;
-    let service = service_for(&[&a, &b], "").await;
-    let mut seen = playing_a_with_b_ready(&service, &a, &b).await;
+    let (a, b, service, mut seen) = on_a_with_b_ready(10, 0).await;
     a.set(Mode::Hanging);
     // Each fetch may take 1.5 target durations, at least 2 s; it is tried
     // twice, then B is opened.
