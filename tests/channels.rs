@@ -294,6 +294,11 @@ async fn a_source_whose_playlist_fails_is_left_for_the_next_after_a_discontinuit
         gap <= Duration::from_secs(2 * TARGET) + Duration::from_millis(700),
         "B listed {gap:?} after A died (goal: 2 target durations)"
     );
+    // Shown with --nocapture: the channel just before and after the switch.
+    eprintln!(
+        "before the switch:\n{}\nafter the switch:\n{}",
+        seen.text, after.text
+    );
     let first_b = after
         .segments
         .iter()
