@@ -310,7 +310,7 @@ async fn channel_playlist(
                 HeaderValue::from_static(PLAYLIST_CACHE_CONTROL),
             ),
         ],
-        text.to_string(),
+        text,
     )
         .into_response())
 }

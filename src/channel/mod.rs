@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use regex::Regex;
 use reqwest::header::HeaderMap;
@@ -219,7 +220,7 @@ struct Channel {
 /// What one refresh produced, served to every viewer until the next.
 struct Snapshot {
     /// The playlist, or `None` when there is no source.
-    text: Option<Arc<str>>,
+    text: Option<Bytes>,
     /// When the next refresh is due.
     refresh_after: Instant,
     /// When it was made.
@@ -275,8 +276,9 @@ impl Channels {
         self.inner.index(slug).is_some()
     }
 
-    /// The live media playlist of channel `slug`, refreshed when due.
-    pub async fn playlist(&self, slug: &str) -> Result<Arc<str>, ChannelError> {
+    /// The live media playlist of channel `slug`, refreshed when due (the
+    /// text all viewers share; cloning it copies nothing).
+    pub async fn playlist(&self, slug: &str) -> Result<Bytes, ChannelError> {
         let index = self
             .inner
             .index(slug)
@@ -812,7 +814,7 @@ impl Inner {
             .source
             .as_ref()
             .filter(|_| !position.segments.is_empty())
-            .map(|_| Arc::from(position.render(&self.signer, &self.public_base)));
+            .map(|_| Bytes::from(position.render(&self.signer, &self.public_base)));
         self.metrics.set_channel_up(&channel.slug, text.is_some());
         let half_target = Duration::from_secs_f64(position.target_duration.max(1) as f64 / 2.0);
         let now = Instant::now();
