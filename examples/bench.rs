@@ -1548,6 +1548,11 @@ async fn serve_live_segment(
     }
 }
 
+/// The body of a successful `GET url`, as text.
+async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    Ok(client.get(url).send().await?.error_for_status()?.text().await?)
+}
+
 /// The upstream URL of the newest segment of a channel playlist.
 fn newest_upstream(playlist: &str) -> Option<String> {
     let path = playlist.lines().rev().find(|line| line.starts_with("/relay/"))?;
@@ -1629,13 +1634,7 @@ async fn channel_scenario(client: &reqwest::Client, sizes: &Sizes, dir: &Path) -
     let channel_url = format!("{}/channels/x.m3u8", service.base);
     let extract = format!("{}/extract", service.base);
     client.post(&extract).send().await?.error_for_status()?;
-    let first = client
-        .get(&channel_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
+    let first = get_text(client, &channel_url).await?;
     ensure!(
         newest_upstream(&first).is_some_and(|u| u.contains("/c/a/")),
         "the channel starts on a:\n{first}"
@@ -1657,13 +1656,7 @@ async fn channel_scenario(client: &reqwest::Client, sizes: &Sizes, dir: &Path) -
         .as_str()
         .context("GET /streams?site_key=a lists a with its proxy_url")?
         .to_owned();
-    let proxied = client
-        .get(&proxy_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
+    let proxied = get_text(client, &proxy_url).await?;
     ensure!(
         proxied.lines().filter(|l| l.contains("/relay/")).count() == CHANNEL_LISTED as usize,
         "the proxied playlist lists every segment through /relay:\n{proxied}"
