@@ -20,7 +20,9 @@ use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use f1_stream::app::App;
 use f1_stream::config::Config;
-use f1_stream::db::{CheckedStream, Database, ExtractorOutcome, RunRecord, Step, TimeRange, Verdict};
+use f1_stream::db::{
+    CheckedStream, Database, ExtractorOutcome, RunRecord, SeriesOf, Step, TimeRange, Verdict,
+};
 use f1_stream::model::{ErrorKind, HealthResult, PlaylistKind, RunTrigger, StreamCandidate, StreamType};
 use f1_stream::retention::{self, RetentionPolicy};
 use tower::ServiceExt as _;
@@ -285,8 +287,13 @@ async fn main() -> anyhow::Result<()> {
     let mut timing = Timing::new();
     for _ in 0..SAMPLES / 10 {
         let started = Instant::now();
-        db.extractor_series("bench", now - TimeDelta::days(30), now, Step::Day)
-            .await?;
+        db.uptime_series(
+            SeriesOf::Extractor("bench"),
+            now - TimeDelta::days(30),
+            now,
+            Step::Day,
+        )
+        .await?;
         timing.add(started.elapsed());
     }
     timing.report(&format!(

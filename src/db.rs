@@ -18,8 +18,8 @@ use crate::model::{
 
 pub use channels::{ChannelPositionRecord, StoredPosition, SwitchCount, SwitchRecord, SwitchRow};
 pub use history::{
-    CheckRow, EventKind, EventRow, ExtractorRunRow, PRUNED_BEFORE_SETTING, Position, PruneBatch, SeriesRow,
-    Step, StorageStats, StreamDetailRow, Tally, TimeRange, hour_start,
+    CheckRow, EventKind, EventRow, ExtractorRunRow, PRUNED_BEFORE_SETTING, Position, PruneBatch, SeriesOf,
+    SeriesRow, Step, StorageStats, StreamDetailRow, Tally, TimeRange, hour_start,
 };
 
 /// How long a writer waits for another writer's lock before failing.

@@ -656,6 +656,29 @@ async fn a_channels_filters_choose_its_sources_whatever_the_ranking() {
         .await
         .expect_err("no live session");
     assert_eq!(status, 503);
+
+    // Each channel lists the streams it chooses from, by the same filters.
+    let candidates = |slug: &'static str| {
+        let service = &service;
+        async move {
+            let (status, body) = service.get_json(&format!("/channels/{slug}/streams")).await;
+            assert_eq!(status, 200, "{body}");
+            let sites: Vec<String> = body["streams"]
+                .as_array()
+                .expect("streams")
+                .iter()
+                .map(|s| s["site_key"].as_str().expect("site_key").to_owned())
+                .collect();
+            assert_eq!(body["count"], sites.len());
+            sites
+        }
+    };
+    assert_eq!(candidates("x").await, ["b"], "the title filter");
+    assert_eq!(candidates("only-a").await, ["a"], "the site filter");
+    assert!(candidates("on-air").await.is_empty(), "nothing live");
+    assert_eq!(candidates("best").await.len(), 2);
+    assert_eq!(service.get_json("/channels/nope/streams").await.0, 404);
+    assert_eq!(service.get_json("/channels").await.1["default"], "best");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1156,6 +1156,37 @@ async fn extractor_uptime_series_has_every_bucket_from_rollups() {
     assert_eq!(daily["total"]["checks"], 4);
     let (_, other) = service.get_json("/extractors/backup/uptime").await;
     assert_eq!(other["total"]["checks"], 0, "only the extractor's own streams");
+
+    // One stream's series counts its own checks only (each run above stored
+    // one stream, leaving the earlier ones inactive; `/streams/{id}` has all).
+    let mut id = None;
+    for candidate in 1..=4 {
+        let (_, detail) = service.get_json(&format!("/streams/{candidate}")).await;
+        if detail["url"] == "http://origin/u5false.m3u8" {
+            id = Some(candidate);
+        }
+    }
+    let id = id.expect("the stream u5false is stored");
+    let (status, body) = service
+        .get_json(&format!("/streams/{id}/uptime?step=1h&from={from}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stream_id"], id);
+    let series = body["series"].as_array().expect("series");
+    assert_eq!(series.len(), 6, "{body}");
+    assert_eq!(
+        (series[0]["checks"].as_i64(), series[0]["healthy"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(series[0]["uptime"], 0.0);
+    assert_eq!(body["total"]["checks"], 1);
+    let (_, daily) = service.get_json(&format!("/streams/{id}/uptime?step=1d")).await;
+    assert_eq!(daily["total"]["checks"], 1);
+    assert_eq!(service.get_json("/streams/999999/uptime").await.0, 404);
+    assert_eq!(
+        service.get_json(&format!("/streams/{id}/uptime?step=5m")).await.0,
+        400
+    );
 }
 
 // ---------------------------------------------------------------- SQL docs

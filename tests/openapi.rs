@@ -17,6 +17,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/", &["get"]),
     ("/channels", &["get"]),
     ("/channels/{playlist}", &["get"]),
+    ("/assets/vendor/{package}/{file}", &["get"]),
+    ("/assets/{file}", &["get"]),
+    ("/calendar", &["get"]),
+    ("/channels/{slug}/streams", &["get"]),
     ("/channels/{slug}/switches", &["get"]),
     ("/docs", &["get"]),
     ("/docs/{file}", &["get"]),
@@ -39,6 +43,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/streams/{id}", &["get"]),
     ("/streams/{id}/events", &["get"]),
     ("/streams/{id}/history", &["get"]),
+    ("/streams/{id}/uptime", &["get"]),
+    ("/status", &["get"]),
+    ("/watch", &["get"]),
 ];
 
 const HTTP_METHODS: &[&str] = &[

@@ -902,6 +902,11 @@ async fn session_live_serves_the_session_whose_window_is_open() {
         origin.url("/a.m3u8?quali"),
         origin.url("/a.m3u8?untagged"),
     );
+    // Channels following a session: the watch page opens the live one's.
+    let extractor = format!(
+        "{extractor}[[channels]]\nslug = \"quali\"\nsession = \"qualifying\"\n\
+         [[channels]]\nslug = \"grand-prix\"\nsession = \"race\"\n"
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("f1.db");
     let now = Utc::now();
@@ -934,6 +939,15 @@ async fn session_live_serves_the_session_whose_window_is_open() {
         urls(&live),
         [origin.url("/a.m3u8?race"), origin.url("/a.m3u8?untagged")]
     );
+    let default_channel = || async { service.get_json("/channels").await.1["default"].clone() };
+    assert_eq!(default_channel().await, "grand-prix");
+    let (status, race_channel) = service.get_json("/channels/grand-prix/streams").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        urls(&race_channel),
+        urls(&live),
+        "the channel chooses from the race's streams"
+    );
 
     // Qualifying in 10 minutes: its window is open (15-minute lead).
     origin.route(
@@ -949,6 +963,7 @@ async fn session_live_serves_the_session_whose_window_is_open() {
         urls(&live),
         [origin.url("/a.m3u8?quali"), origin.url("/a.m3u8?untagged")]
     );
+    assert_eq!(default_channel().await, "quali");
 
     // Nothing live: an empty list, not an error.
     origin.route(
@@ -960,6 +975,7 @@ async fn session_live_serves_the_session_whose_window_is_open() {
         service.get_json("/streams?session=live").await,
         (200, json!({"streams": [], "count": 0}))
     );
+    assert_eq!(default_channel().await, "best", "nothing live: the best of all");
     // Other parameters are still validated.
     assert_eq!(service.get_json("/streams?session=live&limit=0").await.0, 400);
 }

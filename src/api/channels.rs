@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{ErrorBody, TAG_CHANNELS, string_enum};
+use super::streams::StreamList;
 use super::{ApiError, ApiQuery, AppState, public_base};
 use crate::channel::{ActiveSource, ChannelError, ChannelState, SetAside};
 use crate::db::SwitchRow;
@@ -33,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_channels))
         .routes(routes!(channel_playlist))
         .routes(routes!(channel_switches))
+        .routes(routes!(channel_streams))
 }
 
 /// The source a channel plays.
@@ -163,6 +165,9 @@ pub struct ChannelDto {
 pub struct ChannelList {
     /// Every channel, configured ones first, then the built-in `best`.
     pub channels: Vec<ChannelDto>,
+    /// The channel to open: while a session is live, the first channel
+    /// following it (`session = "live"` or that session's type); else `best`.
+    pub default: String,
 }
 
 /// `GET /channels/{slug}/switches`
@@ -260,7 +265,8 @@ async fn list_channels(
             set_aside: channel.set_aside.into_iter().map(SetAsideDto::from).collect(),
         });
     }
-    Ok(Json(ChannelList { channels }))
+    let default = state.channels.default_slug().await;
+    Ok(Json(ChannelList { channels, default }))
 }
 
 /// A channel's live media playlist: the active source's segments, continued
@@ -357,4 +363,33 @@ async fn channel_switches(
         count: switches.len(),
         switches,
     }))
+}
+
+/// The streams a channel chooses from, best first: the ranking with the
+/// channel's filters, VOD excluded. The first healthy one is what it plays
+/// unless a failure set it aside.
+#[utoipa::path(
+    get,
+    path = "/channels/{slug}/streams",
+    tag = TAG_CHANNELS,
+    operation_id = "channel_streams",
+    params(
+        ("slug" = String, Path, description = "The channel.", pattern = r"^[a-z0-9_-]{1,64}$", example = "best"),
+    ),
+    responses(
+        (status = 200, description = "Its candidate streams in ranking order.", body = StreamList),
+        (status = 404, description = "No such channel.", body = ErrorBody,
+            example = json!({"error": "no channel \"race\""})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
+async fn channel_streams(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Json<StreamList>, ApiError> {
+    let Path(slug) = path.map_err(|e| ApiError::BadRequest(format!("slug: {}", e.body_text())))?;
+    let rows = state.channels.streams(&slug).await?;
+    Ok(Json(StreamList::from_rows(rows, &state, &headers)))
 }

@@ -21,7 +21,9 @@ use super::openapi::{
 };
 use super::streams::{StreamDto, stream_type_schema};
 use super::{ApiError, ApiQuery, AppState, public_base};
-use crate::db::{CheckRow, EventKind, EventRow, ExtractorRunRow, Position, RunRow, Step, Tally, TimeRange};
+use crate::db::{
+    CheckRow, EventKind, EventRow, ExtractorRunRow, Position, RunRow, SeriesOf, Step, Tally, TimeRange,
+};
 use crate::model::{RunTrigger, format_timestamp};
 
 /// `limit` when none is given.
@@ -41,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stream_history))
         .routes(routes!(stream_events))
         .routes(routes!(extractor_uptime))
+        .routes(routes!(stream_uptime))
         .routes(routes!(list_runs))
         .routes(routes!(run_detail))
 }
@@ -283,6 +286,24 @@ impl SeriesPoint {
 pub struct UptimeSeries {
     /// The extractor.
     pub site_key: String,
+    /// Its buckets.
+    #[serde(flatten)]
+    pub buckets: Buckets,
+}
+
+/// `GET /streams/{id}/uptime`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct StreamUptimeSeries {
+    /// The stream.
+    pub stream_id: i64,
+    /// Its buckets.
+    #[serde(flatten)]
+    pub buckets: Buckets,
+}
+
+/// An uptime series: every bucket of a range, empty ones too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Buckets {
     /// `1h` or `1d`.
     #[schema(schema_with = step_schema)]
     pub step: String,
@@ -780,70 +801,129 @@ async fn extractor_uptime(
     ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<UptimeSeries>, ApiError> {
     let Path(site_key) = path.map_err(|e| ApiError::BadRequest(format!("site_key: {}", e.body_text())))?;
-    let step = match query.step.as_deref().map(str::trim) {
-        None | Some("") | Some("1h") => Step::Hour,
-        Some("1d") => Step::Day,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "step: {other:?} is not one of 1h, 1d"
-            )));
-        }
-    };
-    let to = parse_time("to", query.to.as_deref())?.unwrap_or_else(Utc::now);
-    let from = match parse_time("from", query.from.as_deref())? {
-        Some(from) => from,
-        None => {
-            to - match step {
-                Step::Hour => DEFAULT_SERIES_SPAN_HOURLY,
-                Step::Day => DEFAULT_SERIES_SPAN_DAILY,
-            }
-        }
-    };
-    if from >= to {
-        return Err(ApiError::BadRequest("from: must be before to".to_owned()));
-    }
-    let first = step.floor(from);
-    let (span, width) = (
-        (to - first).num_milliseconds(),
-        step.duration().num_milliseconds(),
-    );
-    let buckets = (span + width - 1) / width;
-    if buckets > MAX_SERIES_POINTS {
-        return Err(ApiError::BadRequest(format!(
-            "step: {buckets} buckets of {} from {} to {}; at most {MAX_SERIES_POINTS} (use a longer step or a shorter range)",
-            step.as_str(),
-            format_timestamp(first),
-            format_timestamp(to)
-        )));
-    }
+    let range = SeriesRange::parse(&query)?;
     if !state.db.extractor_exists(&site_key).await? {
         return Err(ApiError::NotFound(format!(
             "no extractor with site_key {site_key:?}"
         )));
     }
-    let rows = state.db.extractor_series(&site_key, from, to, step).await?;
-    let mut rows = rows.into_iter().peekable();
-    let mut series = Vec::with_capacity(buckets.max(0) as usize);
-    let mut total = Tally::default();
-    let mut ts = first;
-    while ts < to {
-        let key = format_timestamp(ts);
-        let tally = match rows.peek() {
-            Some(row) if row.ts == key => rows.next().map(|row| row.tally).unwrap_or_default(),
-            _ => Tally::default(),
-        };
-        total += tally;
-        series.push(SeriesPoint::new(key, tally));
-        ts += step.duration();
-    }
-    Ok(Json(UptimeSeries {
-        site_key,
-        step: step.as_str().to_owned(),
-        from: format_timestamp(first),
-        to: format_timestamp(to),
-        series,
-        total: SeriesPoint::new(format_timestamp(first), total),
+    let buckets = range.buckets(&state, SeriesOf::Extractor(&site_key)).await?;
+    Ok(Json(UptimeSeries { site_key, buckets }))
+}
+
+/// A stream's uptime and response time as a series of hourly or daily
+/// buckets, for charts (the watch page's uptime bars and history).
+#[utoipa::path(
+    get,
+    path = "/streams/{id}/uptime",
+    tag = TAG_STREAMS,
+    operation_id = "get_stream_uptime",
+    params(("id" = i64, Path, description = "Stream id.", minimum = 1, example = 7), SeriesQuery),
+    responses(
+        (status = 200, description = "Every bucket from `from` to `to`, empty ones too.", body = StreamUptimeSeries),
+        (status = 400, description = "`id` or a query parameter is invalid, or the range has too many buckets.",
+            body = ErrorBody, example = json!({"error": "step: \"5m\" is not one of 1h, 1d"})),
+        (status = 404, description = "No stream with that id.", body = ErrorBody,
+            example = json!({"error": "no stream with id 7"})),
+        (status = 500, description = "The database failed (details are logged).", body = ErrorBody,
+            example = json!({"error": "internal error"})),
+    )
+)]
+async fn stream_uptime(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    ApiQuery(query): ApiQuery<SeriesQuery>,
+) -> Result<Json<StreamUptimeSeries>, ApiError> {
+    let id = parse_id("id", path)?;
+    let range = SeriesRange::parse(&query)?;
+    require_stream(&state, id).await?;
+    let buckets = range.buckets(&state, SeriesOf::Stream(id)).await?;
+    Ok(Json(StreamUptimeSeries {
+        stream_id: id,
+        buckets,
     }))
+}
+
+/// The buckets a series query asks for, checked.
+struct SeriesRange {
+    step: Step,
+    /// Start of the first bucket.
+    first: DateTime<Utc>,
+    to: DateTime<Utc>,
+    buckets: i64,
+}
+
+impl SeriesRange {
+    fn parse(query: &SeriesQuery) -> Result<Self, ApiError> {
+        let step = match query.step.as_deref().map(str::trim) {
+            None | Some("") | Some("1h") => Step::Hour,
+            Some("1d") => Step::Day,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "step: {other:?} is not one of 1h, 1d"
+                )));
+            }
+        };
+        let to = parse_time("to", query.to.as_deref())?.unwrap_or_else(Utc::now);
+        let from = match parse_time("from", query.from.as_deref())? {
+            Some(from) => from,
+            None => {
+                to - match step {
+                    Step::Hour => DEFAULT_SERIES_SPAN_HOURLY,
+                    Step::Day => DEFAULT_SERIES_SPAN_DAILY,
+                }
+            }
+        };
+        if from >= to {
+            return Err(ApiError::BadRequest("from: must be before to".to_owned()));
+        }
+        let first = step.floor(from);
+        let (span, width) = (
+            (to - first).num_milliseconds(),
+            step.duration().num_milliseconds(),
+        );
+        let buckets = (span + width - 1) / width;
+        if buckets > MAX_SERIES_POINTS {
+            return Err(ApiError::BadRequest(format!(
+                "step: {buckets} buckets of {} from {} to {}; at most {MAX_SERIES_POINTS} (use a longer step or a shorter range)",
+                step.as_str(),
+                format_timestamp(first),
+                format_timestamp(to)
+            )));
+        }
+        Ok(Self {
+            step,
+            first,
+            to,
+            buckets,
+        })
+    }
+
+    /// Every bucket of the range for `of`, empty ones too, and their total.
+    async fn buckets(&self, state: &AppState, of: SeriesOf<'_>) -> Result<Buckets, ApiError> {
+        let rows = state.db.uptime_series(of, self.first, self.to, self.step).await?;
+        let mut rows = rows.into_iter().peekable();
+        let mut series = Vec::with_capacity(self.buckets.max(0) as usize);
+        let mut total = Tally::default();
+        let mut ts = self.first;
+        while ts < self.to {
+            let key = format_timestamp(ts);
+            let tally = match rows.peek() {
+                Some(row) if row.ts == key => rows.next().map(|row| row.tally).unwrap_or_default(),
+                _ => Tally::default(),
+            };
+            total += tally;
+            series.push(SeriesPoint::new(key, tally));
+            ts += self.step.duration();
+        }
+        Ok(Buckets {
+            step: self.step.as_str().to_owned(),
+            from: format_timestamp(self.first),
+            to: format_timestamp(self.to),
+            series,
+            total: SeriesPoint::new(format_timestamp(self.first), total),
+        })
+    }
 }
 
 /// Stored extraction runs with per-extractor outcomes, newest first.

@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod history;
 pub mod openapi;
+pub mod page;
 pub mod proxy;
 pub mod schedule;
 pub mod streams;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, MatchedPath, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -161,6 +162,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(proxy::routes())
         .merge(schedule::routes())
         .merge(channels::routes())
+        .merge(page::routes())
 }
 
 /// The API's routes with CORS and request tracing.
@@ -283,19 +285,34 @@ pub struct HealthStatus {
     pub status: String,
 }
 
-/// The service's name and version.
+/// The service's name and version, or the watch page for browsers.
 #[utoipa::path(
     get,
     path = "/",
     tag = TAG_SERVICE,
     operation_id = "service_info",
-    responses((status = 200, description = "The service and its version.", body = ServiceInfo)),
+    responses((status = 200, description = "JSON: the service and its version. A request whose \
+`Accept` prefers `text/html` to `application/json` (a browser navigating) gets the watch page \
+instead; `Vary: Accept` says so to caches.",
+        content(
+            (ServiceInfo = "application/json"),
+            (String = "text/html"),
+        ))),
 )]
-async fn index() -> Json<ServiceInfo> {
-    Json(ServiceInfo {
-        service: "f1-stream".to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    })
+async fn index(axum::extract::State(state): axum::extract::State<AppState>, headers: HeaderMap) -> Response {
+    let mut response = if page::prefers_html(&headers) {
+        page::shell(&state, &headers)
+    } else {
+        Json(ServiceInfo {
+            service: "f1-stream".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+        .into_response()
+    };
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept"));
+    response
 }
 
 /// Liveness: answers as long as the service serves requests.

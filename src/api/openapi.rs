@@ -61,7 +61,9 @@ answers CORS preflights (`OPTIONS`) with 204.",
         (name = "proxy", description = "The HLS proxy: rewritten playlists and relayed media. \
 URLs are signed; `proxy_url` of a stream is ready to play."),
         (name = "channels", description = "Failover channels: one live playlist per channel that keeps \
-playing while any matching source works.")
+playing while any matching source works."),
+        (name = "page", description = "The watch page (HTML for browsers) and its files, \
+embedded in the binary.")
     )
 )]
 struct ApiDoc;

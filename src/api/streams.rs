@@ -143,7 +143,8 @@ pub struct StreamList {
 }
 
 impl StreamList {
-    fn from_rows(rows: Vec<StreamRow>, state: &AppState, headers: &HeaderMap) -> Self {
+    /// The DTOs of `rows`, their proxy URLs signed on this request's public base.
+    pub(super) fn from_rows(rows: Vec<StreamRow>, state: &AppState, headers: &HeaderMap) -> Self {
         let base = public_base(&state.config.server, headers);
         let signer = &state.proxy.signer;
         let streams: Vec<StreamDto> = rows

@@ -340,6 +340,40 @@ impl Channels {
         Ok(channels)
     }
 
+    /// The streams channel `slug` chooses from, best first (the ranking,
+    /// its filters, VOD excluded): what it plays now and what it would
+    /// switch to.
+    pub async fn streams(&self, slug: &str) -> Result<Vec<StreamRow>, ChannelError> {
+        let index = self
+            .inner
+            .index(slug)
+            .ok_or_else(|| ChannelError::NotFound(slug.to_owned()))?;
+        self.inner.candidates(&self.inner.channels[index]).await
+    }
+
+    /// The channel a viewer should open: while a session is live, the first
+    /// channel that follows it (`session = "live"`, or that session's type);
+    /// otherwise, or when none does, `best`.
+    pub async fn default_slug(&self) -> String {
+        let live = match self.inner.schedule.window_session_type().await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "calendar unavailable; opening the default channel");
+                None
+            }
+        };
+        live.and_then(|live| {
+            self.inner.channels.iter().find(|channel| {
+                matches!(channel.selection.session, Some(None))
+                    || channel.selection.session == Some(Some(live))
+            })
+        })
+        .map_or_else(
+            || crate::config::defaults::BEST_CHANNEL.to_owned(),
+            |channel| channel.slug.clone(),
+        )
+    }
+
     /// Tells the channels that the relay could not serve `url`: when it is
     /// a segment listed from a channel's active source, that counts against
     /// the source, and enough failures switch the channel at its next

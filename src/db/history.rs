@@ -232,6 +232,15 @@ pub struct SeriesRow {
     pub tally: Tally,
 }
 
+/// Whose checks an uptime series sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesOf<'a> {
+    /// Every stream of the extractor with this key.
+    Extractor(&'a str),
+    /// The stream with this id.
+    Stream(i64),
+}
+
 /// Width of the buckets of an uptime series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -747,18 +756,18 @@ impl Database {
         )
     }
 
-    /// An extractor's checks summed per `step` over the rollup hours in
-    /// `[step.floor(from), to)`, oldest first; buckets without checks are
-    /// absent. Reads rollups only.
-    pub async fn extractor_series(
+    /// The checks of `of` (an extractor's streams, or one stream) summed
+    /// per `step` over the rollup hours in `[step.floor(from), to)`, oldest
+    /// first; buckets without checks are absent. Reads rollups only.
+    pub async fn uptime_series(
         &self,
-        site_key: &str,
+        of: SeriesOf<'_>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         step: Step,
     ) -> Result<Vec<SeriesRow>, DbError> {
         macro_rules! series {
-            ($bucket:literal) => {
+            ($bucket:expr, $rows:expr) => {
                 concat!(
                     "SELECT ",
                     $bucket,
@@ -766,20 +775,41 @@ impl Database {
                             SUM(r.response_samples) AS response_samples,
                             SUM(r.response_ms_sum) AS response_ms_sum,
                             MIN(r.response_ms_min) AS response_ms_min,
-                            MAX(r.response_ms_max) AS response_ms_max
-                     FROM streams s
-                     JOIN health_rollups_hourly r ON r.stream_id = s.id AND r.hour >= ?2 AND r.hour < ?3
-                     WHERE s.site_key = ?1
-                     GROUP BY ts ORDER BY ts"
+                            MAX(r.response_ms_max) AS response_ms_max ",
+                    $rows,
+                    " GROUP BY ts ORDER BY ts"
                 )
             };
         }
-        let sql = match step {
-            Step::Hour => series!("r.hour"),
-            Step::Day => series!("substr(r.hour, 1, 10) || 'T00:00:00.000Z'"),
+        macro_rules! of_extractor {
+            () => {
+                "FROM streams s
+                 JOIN health_rollups_hourly r ON r.stream_id = s.id AND r.hour >= ?2 AND r.hour < ?3
+                 WHERE s.site_key = ?1"
+            };
+        }
+        macro_rules! of_stream {
+            () => {
+                "FROM health_rollups_hourly r WHERE r.stream_id = ?1 AND r.hour >= ?2 AND r.hour < ?3"
+            };
+        }
+        macro_rules! day {
+            () => {
+                "substr(r.hour, 1, 10) || 'T00:00:00.000Z'"
+            };
+        }
+        let sql = match (of, step) {
+            (SeriesOf::Extractor(_), Step::Hour) => series!("r.hour", of_extractor!()),
+            (SeriesOf::Extractor(_), Step::Day) => series!(day!(), of_extractor!()),
+            (SeriesOf::Stream(_), Step::Hour) => series!("r.hour", of_stream!()),
+            (SeriesOf::Stream(_), Step::Day) => series!(day!(), of_stream!()),
         };
-        Ok(sqlx::query_as::<_, SeriesRow>(sql)
-            .bind(site_key)
+        let query = sqlx::query_as::<_, SeriesRow>(sql);
+        let query = match of {
+            SeriesOf::Extractor(site_key) => query.bind(site_key),
+            SeriesOf::Stream(id) => query.bind(id),
+        };
+        Ok(query
             .bind(format_timestamp(step.floor(from)))
             .bind(format_timestamp(to))
             .fetch_all(&self.pool)
