@@ -10,6 +10,9 @@
 //!   only, with no console error.
 //! - When the channel's source dies, the video goes on (no long stall) and
 //!   the page shows the switch (`#switches`, `#now-playing`).
+//! - A stream chosen in `#streams` that dies shows `#fallback`, whose
+//!   `button.back-to-channel` brings the channel back at once; left alone,
+//!   the page goes back to the channel by itself after its countdown.
 //! - A stream chosen in `#streams` plays in the tile; deep links
 //!   (`?channel=`, `?stream=`, `?play=...&play=...`) open what they name;
 //!   two players play at once; `#add-player` stops at 4.
@@ -17,7 +20,7 @@
 //!   countdown; the status page shows an extractor whose source fails as
 //!   down; empty states say so.
 //! - `GET /` still answers JSON to scripts while a browser gets the page.
-//! - Screenshots of every view at 390x844 and 1440x900 (`F1S_SCREENSHOT_DIR`,
+//! - Screenshots of every view at 390x844 and 1440x900 (`SCREENSHOT_DIR`,
 //!   else `target/screenshots/`), and the first-frame time and page weight
 //!   (without hls.js), printed as one JSON line.
 //!
@@ -492,6 +495,22 @@ const BRAVO: Feed = Feed {
         encrypted: false,
         start_number: 200,
         ts_offset: 5000,
+    },
+};
+
+/// A third feed, for the test that needs two streams to die while the
+/// channel keeps its source.
+const CHARLIE: Feed = Feed {
+    site_key: "charlie",
+    site_name: "Charlie TV",
+    title: "Charlie feed",
+    look: Look {
+        pattern: "rgbtestsrc",
+        size: SIZE,
+        tone: 880,
+        encrypted: false,
+        start_number: 400,
+        ts_offset: 10000,
     },
 };
 
@@ -1081,6 +1100,202 @@ async fn a_chosen_stream_deep_links_and_two_players_play() {
     browser.quit().await;
 }
 
+/// JavaScript: `#fallback` once it shows (no `hidden` attribute, visible)
+/// with a visible `button.back-to-channel`: its texts, player 0's source
+/// and the page's clock; else `null`.
+fn fallback_shown_js() -> String {
+    format!(
+        "(() => {{ const el = document.querySelector('#fallback'); \
+         const button = el && el.querySelector('button.back-to-channel'); \
+         if (!el || el.hasAttribute('hidden') || !el.checkVisibility() || !button || !button.checkVisibility()) return null; \
+         const tile = ({TILES})[0]; \
+         return {{ text: el.textContent.replace(/\\s+/g, ' ').trim(), \
+           button: button.textContent.replace(/\\s+/g, ' ').trim(), \
+           source: tile ? tile.source : null, at: performance.now() }}; }})()"
+    )
+}
+
+/// JavaScript: player 0 shows `source` again and `#fallback` is hidden:
+/// the page's clock; else `null`.
+fn back_on_js(source: &str) -> String {
+    format!(
+        "(() => {{ const tile = ({TILES})[0]; const el = document.querySelector('#fallback'); \
+         return tile && tile.source === {} && el && el.hasAttribute('hidden') && !el.checkVisibility() \
+         ? {{ at: performance.now(), tile }} : null; }})()",
+        js(source)
+    )
+}
+
+/// The upstream URL of a `/proxy` or `/relay` URL of the service at `base`
+/// (`<base>/<kind>/<b64url(url)>.<sig>[.<src>]/<name>`).
+fn upstream_of(url: &str, base: &str) -> Option<String> {
+    use base64::Engine as _;
+    let rest = url.strip_prefix(base)?;
+    let token = rest
+        .strip_prefix("/proxy/")
+        .or_else(|| rest.strip_prefix("/relay/"))?;
+    let encoded = token.split(['.', '/']).next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chosen_stream_that_dies_falls_back_to_the_channel() {
+    if !have_browser() || !have_ffmpeg() {
+        eprintln!("skipped: node, tests/browser/node_modules, Chromium or ffmpeg missing");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let feeds = [&ALPHA, &BRAVO, &CHARLIE];
+    let mut sources = start_sources(&feeds).await;
+    let service = TestService::start(&extractors(&feeds, &sources)).await;
+    extract(&service, 3).await;
+    let mut ids = Vec::new();
+    for feed in feeds {
+        ids.push(stream_id(&service, feed.site_key).await);
+    }
+    let default = default_channel(&service).await;
+    let channel = format!("channel:{default}");
+    let (_, channels) = service.get_json("/channels").await;
+    let title = channels["channels"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["slug"] == default.as_str()))
+        .and_then(|c| c["title"].as_str())
+        .unwrap_or_else(|| panic!("the default channel's title: {channels}"))
+        .to_owned();
+
+    let mut browser = Browser::launch().await;
+    let page = browser.open(1280, 800).await;
+    browser.goto(page, &service.url("/watch")).await;
+    wait_playing(&mut browser, page, 0, &channel, 2.0, Duration::from_secs(20)).await;
+    let playing = channel_source(&service, &default)
+        .await
+        .expect("the channel has a source");
+    // The two streams the channel does not play: the first dies and the
+    // user goes back at once; the second dies and the page goes back by
+    // itself after its countdown (5 s).
+    let doomed: Vec<usize> = (0..feeds.len()).filter(|&i| ids[i] != playing).collect();
+    assert_eq!(doomed.len(), 2, "the channel plays one of {ids:?}: {playing}");
+
+    for (round, &index) in doomed.iter().enumerate() {
+        let by_click = round == 0;
+        let (feed, id) = (feeds[index], ids[index]);
+        let stream = format!("stream:{id}");
+        let row = format!("#streams [data-stream-id=\"{id}\"]");
+        browser
+            .wait(
+                page,
+                &format!("#streams lists stream {id} with its play button"),
+                &format!("document.querySelector({})", js(&format!("{row} button.play"))),
+                Duration::from_secs(10),
+            )
+            .await;
+        browser.click(page, &format!("{row} button.play")).await;
+        wait_playing(&mut browser, page, 0, &stream, 2.0, Duration::from_secs(20)).await;
+
+        let died = Instant::now();
+        sources[index].die(Death::Stopped).await;
+        let shown = browser
+            .wait(
+                page,
+                &format!("#fallback shows with button.back-to-channel after {stream} died"),
+                &fallback_shown_js(),
+                Duration::from_secs(30),
+            )
+            .await;
+        let shown_after = died.elapsed();
+        assert_eq!(
+            shown["source"],
+            stream.as_str(),
+            "the banner shows while the tile still shows the dead stream: {shown}"
+        );
+        let text = shown["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(feed.title) && text.contains(&title),
+            "the banner names the stream and the channel: {shown}"
+        );
+        assert!(
+            shown["button"]
+                .as_str()
+                .is_some_and(|b| b.contains("Back to channel") && b.contains(&title)),
+            "{shown}"
+        );
+        let shown_at = shown["at"].as_f64().expect("at");
+
+        if by_click {
+            browser.click(page, "#fallback button.back-to-channel").await;
+        }
+        // Clicked: back at once, well before the countdown's 5 s could have
+        // done it. Else: back by the countdown, 5 s after the failure.
+        let bound = Duration::from_secs(if by_click { 2 } else { 10 });
+        let back = browser
+            .wait(
+                page,
+                &format!(
+                    "player 0 back on {channel} {}",
+                    if by_click { "after the click" } else { "by itself" }
+                ),
+                &back_on_js(&channel),
+                bound,
+            )
+            .await;
+        let back_after_ms = back["at"].as_f64().expect("at") - shown_at;
+        if !by_click {
+            assert!(
+                back_after_ms >= 3000.0,
+                "the page went back {back_after_ms:.0} ms after showing the banner, before its countdown"
+            );
+        }
+        let (_, after) = wait_playing(&mut browser, page, 0, &channel, 2.0, Duration::from_secs(20)).await;
+        eprintln!(
+            "{stream} ({}) died; #fallback shown {:.1} s later: {shown}; back on {channel} {:.1} s after \
+             the banner ({}); playing again: {after}",
+            feed.title,
+            shown_after.as_secs_f64(),
+            back_after_ms / 1000.0,
+            if by_click { "clicked" } else { "automatic" }
+        );
+    }
+    assert_eq!(
+        channel_source(&service, &default).await,
+        Some(playing),
+        "the channel kept its source"
+    );
+
+    // The dead streams' failed requests (their playlist and segments
+    // through /proxy and /relay) log "Failed to load resource" (502 and
+    // such); nothing else may log an error.
+    let dead: Vec<String> = doomed.iter().map(|&i| sources[i].server.url("/")).collect();
+    let log = browser.log(page).await;
+    let page_errors = log["pageErrors"].as_array().cloned().unwrap_or_default();
+    assert!(page_errors.is_empty(), "uncaught errors: {page_errors:#?}");
+    let (allowed, other): (Vec<Value>, Vec<Value>) = log["consoleErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Failed to load resource"))
+                && m["location"]["url"]
+                    .as_str()
+                    .and_then(|url| upstream_of(url, &service.base))
+                    .is_some_and(|upstream| dead.iter().any(|d| upstream.starts_with(d.as_str())))
+        });
+    eprintln!(
+        "failed requests logged: {:#?}",
+        allowed
+            .iter()
+            .map(|m| format!("{} {}", m["text"], m["location"]["url"]))
+            .collect::<Vec<_>>()
+    );
+    assert!(other.is_empty(), "console errors: {other:#?}");
+    browser.quit().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_calendar_shows_the_live_session_and_a_ticking_countdown() {
     if !have_browser() {
@@ -1341,9 +1556,9 @@ fn uncaptured(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Where the screenshots go: `F1S_SCREENSHOT_DIR`, else `target/screenshots`.
+/// Where the screenshots go: `SCREENSHOT_DIR`, else `target/screenshots`.
 fn screenshot_dir() -> PathBuf {
-    std::env::var_os("F1S_SCREENSHOT_DIR")
+    std::env::var_os("SCREENSHOT_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"))
 }

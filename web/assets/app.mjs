@@ -34,7 +34,9 @@ async function render(focus) {
   let module;
   try {
     module = await VIEWS[name][1]();
-  } catch {
+  } catch (error) {
+    // Logged as an error, so a broken module cannot pass for an empty page.
+    console.error(`cannot load the ${name} view:`, error);
     module = null;
   }
   if (mine !== generation) return;

@@ -59,7 +59,8 @@ function frame({ series, width, stepMs, daily, title, description, yTicks }) {
 export function latencyChart(options) {
   const { series, stepMs } = options;
   const values = series.map((p) => p.mean_ms).filter((v) => v !== null);
-  const top = niceMax(Math.max(0, ...values));
+  // At least 10 ms, so the axis labels (0, half, top) stay distinct on a fast LAN.
+  const top = niceMax(Math.max(10, ...values));
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const { svg, x, y } = frame({
     ...options,
