@@ -249,8 +249,21 @@ impl App {
             Some(address) => Some(self.spawn_metrics_listener(address, stop_rx.clone()).await?),
             None => None,
         };
+        if let Ok(address) = listener.local_addr()
+            && crate::api::access::mutations_local_only(address, self.config.auth.admin_token.expose())
+        {
+            tracing::warn!(
+                %address,
+                "auth.admin_token is not set: POST /extract and POST /schedule/refresh answer only \
+                 requests from this machine that came through no proxy (set auth.admin_token to allow others)"
+            );
+        }
         let mut grace_rx = stop_rx;
-        let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
+        // The peer's address is part of the admin rule (`api::access`).
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);

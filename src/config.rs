@@ -113,6 +113,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// The F1 calendar that drives adaptive polling.
     pub schedule: ScheduleConfig,
+    /// Who may change things (`POST` routes).
+    pub auth: AuthConfig,
     /// The configured sources of streams (the demo one when the key is absent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extractors: Vec<ExtractorConfig>,
@@ -133,6 +135,7 @@ impl Default for Config {
             ranking: RankingConfig::default(),
             proxy: ProxyConfig::default(),
             schedule: ScheduleConfig::default(),
+            auth: AuthConfig::default(),
             extractors: vec![ExtractorConfig::demo()],
             channels: Vec::new(),
         }
@@ -156,6 +159,10 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Seconds open requests may finish after SIGTERM before they are cut.
     pub shutdown_grace_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, e.g.
+    /// `["127.0.0.1/32"]`; from any other peer forwarding headers are not
+    /// believed (the peer is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -166,6 +173,7 @@ impl Default for ServerConfig {
             cors_allow_origins: vec!["*".to_owned()],
             metrics_listen: None,
             shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -404,6 +412,16 @@ impl Serialize for Secret {
             ))
         }
     }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The bearer token every mutating request must carry; empty: mutating
+    /// requests are answered only for a loopback client that came through
+    /// no proxy. Never printed (see [`Secret`]).
+    pub admin_token: Secret,
 }
 
 /// `[schedule]`

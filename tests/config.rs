@@ -775,6 +775,7 @@ fn environment_overrides_the_file_and_bad_env_values_fail_naming_the_key() {
             ("F1S_SERVER__LISTEN", "127.0.0.1:9099"),
             ("F1S_PROXY__SIGNING_KEY", "key from the environment"),
             ("F1S_SERVER__METRICS_LISTEN", "127.0.0.1:9464"),
+            ("F1S_AUTH__ADMIN_TOKEN", "token from the environment"),
         ],
     );
     assert_scenario_passes("invalid", &[("F1S_HEALTH__CONCURRENCY", "0")]);
@@ -799,6 +800,7 @@ fn environment_scenario_in_a_child_process() {
             assert_eq!(config.health.concurrency, 7, "the environment beats the file");
             assert_eq!(config.server.listen.to_string(), "127.0.0.1:9099");
             assert_eq!(config.proxy.signing_key.expose(), "key from the environment");
+            assert_eq!(config.auth.admin_token.expose(), "token from the environment");
             assert_eq!(
                 config.server.metrics_listen,
                 Some("127.0.0.1:9464".parse().expect("address"))

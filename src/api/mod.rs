@@ -2,6 +2,7 @@
 //! feature modules' handlers and DTOs. Handlers validate input, then ask the
 //! database or the extraction runner; they hold no state of their own.
 
+pub mod access;
 pub mod channels;
 pub mod history;
 pub mod openapi;
@@ -23,6 +24,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,7 +70,10 @@ pub enum ApiError {
     /// The method is not served at this path.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// Refused: a bad signature or a guarded address.
+    /// No credentials where they are required (`WWW-Authenticate` says which).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Refused: a bad signature, a guarded address, a wrong token.
     #[error("{0}")]
     Forbidden(String),
     /// The upstream failed or answered with something unusable.
@@ -103,6 +108,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -120,11 +126,18 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        let headers = response.headers_mut();
         if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"f1-stream\""),
+            );
+        }
+        // An error is about this moment: no cache keeps it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }
@@ -172,6 +185,10 @@ pub fn router(state: AppState) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard_mutations,
+        ))
         .layer(cors)
         .layer(axum::middleware::from_fn(preflight_no_content))
         .layer(axum::middleware::from_fn_with_state(
@@ -187,6 +204,17 @@ pub fn router(state: AppState) -> Router {
                 .map_or("unmatched", MatchedPath::as_str);
             tracing::debug_span!("http", method = %request.method(), route)
         }))
+        // Outermost, so on every answer (preflights, errors, playlists and
+        // relayed media included): no content sniffing, and no Referer to
+        // whatever a page or player fetches next.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .with_state(state)
 }
 

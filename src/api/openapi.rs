@@ -53,6 +53,7 @@ Times are RFC 3339 in UTC. Every `GET` route also answers `HEAD`, and every rout
 answers CORS preflights (`OPTIONS`) with 204.",
         license(name = "MIT", identifier = "MIT")
     ),
+    modifiers(&AdminToken),
     tags(
         (name = "service", description = "Service identity, liveness, metrics and this reference."),
         (name = "streams", description = "Health-checked streams, ranked, with their history."),
@@ -67,6 +68,25 @@ embedded in the binary.")
     )
 )]
 struct ApiDoc;
+
+/// The security scheme of the mutating routes: `auth.admin_token` as a
+/// bearer token.
+struct AdminToken;
+
+impl utoipa::Modify for AdminToken {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some(
+            "`auth.admin_token`, required by every mutating route when set. Without it, mutating \
+routes answer only requests from this machine that came through no proxy (or through one listed \
+in `server.trusted_proxies` for a client on this machine)."
+                .to_owned(),
+        );
+        components.add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The document's metadata without paths (the router adds them).
 pub(super) fn base_document() -> OpenApi {

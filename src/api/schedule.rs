@@ -206,9 +206,16 @@ async fn get_schedule(State(state): State<AppState>) -> Result<Json<ScheduleResp
     path = "/schedule/refresh",
     tag = TAG_SCHEDULE,
     operation_id = "refresh_schedule",
+    security(("admin_token" = [])),
     responses(
         (status = 200, description = "The calendar was fetched and stored.", body = RefreshResponse,
             example = json!({"status": "refreshed"})),
+        (status = 401, description = "`auth.admin_token` is set and the request has no bearer token.",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"f1-stream\"`")),
+            example = json!({"error": "this request needs an Authorization: Bearer header with auth.admin_token"})),
+        (status = 403, description = "A wrong token; or no token is configured and the request does not come \
+from this machine directly.", body = ErrorBody,
+            example = json!({"error": "the bearer token is not auth.admin_token"})),
         (status = 500, description = "The calendar could not be stored (details are logged).",
             body = ErrorBody, example = json!({"error": "internal error"})),
         (status = 502, description = "The calendar source failed or answered something unusable; \

@@ -463,8 +463,15 @@ pub(super) async fn list_extractors(
     path = "/extract",
     tag = TAG_EXTRACTION,
     operation_id = "extract",
+    security(("admin_token" = [])),
     responses(
         (status = 200, description = "The run finished; its counts.", body = ExtractResponse),
+        (status = 401, description = "`auth.admin_token` is set and the request has no bearer token.",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"f1-stream\"`")),
+            example = json!({"error": "this request needs an Authorization: Bearer header with auth.admin_token"})),
+        (status = 403, description = "A wrong token; or no token is configured and the request does not come \
+from this machine directly.", body = ErrorBody,
+            example = json!({"error": "the bearer token is not auth.admin_token"})),
         (status = 500, description = "The run could not be stored (details are logged).",
             body = ErrorBody, example = json!({"error": "internal error"})),
     )
