@@ -440,6 +440,7 @@ async fn start_service(
          [network]\nallow_private_networks = true\n\
          [extraction]\nrun_on_startup = false\n\
          [proxy]\nsigning_key = \"{SIGNING_KEY}\"\n\
+         max_relays = 0\nmax_relays_per_client = 0\n\
          [schedule]\nenabled = false\n\
          [[extractors]]\nsite_key = \"load\"\nsite_name = \"Load\"\nkind = \"static\"\nstreams = [{}]\n",
         db.display(),

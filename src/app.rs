@@ -95,6 +95,10 @@ impl App {
             require_signature: config.proxy.require_signature,
             src_headers: src_headers.clone(),
             playlist_timeout: Duration::from_secs(config.proxy.playlist_timeout_secs),
+            relay_limits: crate::proxy::limits::RelayLimits::new(
+                config.proxy.max_relays,
+                config.proxy.max_relays_per_client,
+            ),
         });
         let schedule = Schedule::new(ScheduleParts {
             db: db.clone(),

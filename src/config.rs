@@ -89,6 +89,11 @@ pub mod defaults {
     pub const SIGNATURE_CACHE_ENTRIES: usize = 32_768;
     /// Slug of the built-in channel of every served stream.
     pub const BEST_CHANNEL: &str = "best";
+    /// `proxy.max_relays`: a home uplink is full long before this.
+    pub const MAX_RELAYS: u32 = 1024;
+    /// `proxy.max_relays_per_client`: four players of a multi-view, each
+    /// with a few segments in flight, stay well within it.
+    pub const MAX_RELAYS_PER_CLIENT: u32 = 32;
     /// Seconds a source that failed a channel is not chosen again by it.
     pub const FAILED_SOURCE_COOLDOWN_SECS: u64 = 300;
 }
@@ -350,6 +355,10 @@ pub struct ProxyConfig {
     /// only its new URIs (0: none; about 250 bytes each, at most 1 KiB on
     /// average).
     pub signature_cache_entries: usize,
+    /// Relays streaming at once, from all clients; 0: no limit.
+    pub max_relays: u32,
+    /// Relays streaming at once for one client address; 0: no limit.
+    pub max_relays_per_client: u32,
 }
 
 impl Default for ProxyConfig {
@@ -362,6 +371,8 @@ impl Default for ProxyConfig {
             require_signature: true,
             signing_key: Secret::default(),
             signature_cache_entries: defaults::SIGNATURE_CACHE_ENTRIES,
+            max_relays: defaults::MAX_RELAYS,
+            max_relays_per_client: defaults::MAX_RELAYS_PER_CLIENT,
         }
     }
 }

@@ -106,6 +106,8 @@ metrics_table! {
         "Bytes relayed to clients.";
     RELAY_ACTIVE = "f1stream_relay_active", Gauge,
         "Relays in flight.";
+    RELAY_REFUSALS = "f1stream_relay_refusals_total", Counter,
+        "Relays refused with 429 because a limit was full, by limit (total, per_client).";
     SIGNATURE_CACHE_HITS = "f1stream_proxy_signature_cache_hits_total", Counter,
         "Signed proxy paths found remembered instead of signed again.";
     SIGNATURE_CACHE_MISSES = "f1stream_proxy_signature_cache_misses_total", Counter,
@@ -232,6 +234,9 @@ impl Metrics {
         let _ = metrics.histogram(EXTRACTION_RUN_DURATION, Vec::new());
         let _ = metrics.counter(RELAY_BYTES, Vec::new());
         let _ = metrics.gauge(RELAY_ACTIVE, Vec::new());
+        for limit in crate::proxy::limits::RelayLimit::ALL {
+            let _ = metrics.counter(RELAY_REFUSALS, vec![Label::new("limit", limit.as_str())]);
+        }
         for endpoint in ["proxy", "relay"] {
             let _ = metrics.counter(
                 PROXY_REQUESTS,
@@ -446,6 +451,12 @@ impl Metrics {
             .set(stats.entries as f64);
         self.gauge(SIGNATURE_CACHE_BYTES, Vec::new())
             .set(stats.bytes as f64);
+    }
+
+    /// Counts a relay refused because `limit` was full.
+    pub fn relay_refused(&self, limit: crate::proxy::limits::RelayLimit) {
+        self.counter(RELAY_REFUSALS, vec![Label::new("limit", limit.as_str())])
+            .increment(1);
     }
 
     /// Handles for one relay: bytes relayed and the in-flight gauge, which

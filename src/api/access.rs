@@ -17,7 +17,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -136,6 +137,26 @@ pub(super) async fn guard_mutations(State(state): State<AppState>, request: Requ
     ) {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
+    }
+}
+
+/// The address a request's limits count against: the client as
+/// [`vouched_client`] tells it, else the peer (forwarding headers nobody
+/// vouches for are ignored); `None` for a router driven in-process.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        Ok(Self(peer.map(|peer| {
+            vouched_client(peer, &parts.headers, &state.config.server.trusted_proxies).unwrap_or(peer)
+        })))
     }
 }
 

@@ -82,6 +82,14 @@ pub enum ApiError {
     /// The upstream did not answer in time.
     #[error("{0}")]
     GatewayTimeout(String),
+    /// A limit is full for now; ask again after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Which limit.
+        message: String,
+        /// Seconds for `Retry-After`.
+        retry_after_secs: u64,
+    },
     /// Nothing to serve now; ask again after `retry_after_secs`.
     #[error("{message}")]
     Unavailable {
@@ -112,11 +120,14 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after = match &self {
-            Self::Unavailable { retry_after_secs, .. } => Some(*retry_after_secs),
+            Self::Unavailable { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
             _ => None,
         };
         let mut response = (

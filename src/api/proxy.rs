@@ -26,8 +26,10 @@ use utoipa::{IntoParams, IntoResponses, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access::ClientAddress;
 use super::openapi::{ErrorBody, TAG_PROXY};
 use super::{ApiError, ApiQuery, AppState, public_base};
+use crate::proxy::limits::RelayLimit;
 use crate::proxy::playlist::PLAYLIST_CONTENT_TYPE;
 use crate::proxy::token::{self, Kind, ParsedToken};
 use crate::proxy::upstream::UpstreamError;
@@ -170,6 +172,10 @@ impl IntoResponses for PlaylistResponses {
 
 /// Responses of the four `/relay` operations (GET and HEAD, path and query
 /// form; documentation only).
+/// `Retry-After` of a relay refused by a limit: a segment's worth of time,
+/// after which a player's next request usually finds a place.
+const RELAY_RETRY_AFTER_SECS: u64 = 2;
+
 struct RelayResponses;
 
 impl IntoResponses for RelayResponses {
@@ -203,6 +209,14 @@ impl IntoResponses for RelayResponses {
             .response(
                 "416",
                 bytes("The upstream could not satisfy the forwarded `Range`.", &["*/*"]),
+            )
+            .response(
+                "429",
+                error_response(
+                    "`proxy.max_relays` relays (or `proxy.max_relays_per_client` for this client) are \
+                     streaming now; `Retry-After` says when to ask again.",
+                    "too many relays from this client (proxy.max_relays_per_client)",
+                ),
             )
             .response(
                 "502",
@@ -393,13 +407,14 @@ async fn serve_playlist(
 )]
 async fn relay_by_query(
     State(state): State<AppState>,
+    client: ClientAddress,
     method: Method,
     query: Result<ApiQuery<TokenQuery>, ApiError>,
     headers: HeaderMap,
 ) -> Response {
     let result = async {
         let ApiQuery(query) = query?;
-        serve_relay(&state, method, parse_query(query)?, &headers).await
+        serve_relay(&state, client, method, parse_query(query)?, &headers).await
     };
     counted(&state, Kind::Relay, result.await)
 }
@@ -416,11 +431,12 @@ async fn relay_by_query(
 )]
 async fn relay_head_by_query(
     state: State<AppState>,
+    client: ClientAddress,
     method: Method,
     query: Result<ApiQuery<TokenQuery>, ApiError>,
     headers: HeaderMap,
 ) -> Response {
-    relay_by_query(state, method, query, headers).await
+    relay_by_query(state, client, method, query, headers).await
 }
 
 /// A segment, key, init section or other resource streamed from upstream (path
@@ -435,11 +451,12 @@ async fn relay_head_by_query(
 )]
 async fn relay_by_path(
     State(state): State<AppState>,
+    client: ClientAddress,
     method: Method,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let result = async { serve_relay(&state, method, path_token(path)?, &headers).await };
+    let result = async { serve_relay(&state, client, method, path_token(path)?, &headers).await };
     counted(&state, Kind::Relay, result.await)
 }
 
@@ -455,19 +472,34 @@ async fn relay_by_path(
 )]
 async fn relay_head(
     state: State<AppState>,
+    client: ClientAddress,
     method: Method,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    relay_by_path(state, method, path, headers).await
+    relay_by_path(state, client, method, path, headers).await
 }
 
 async fn serve_relay(
     state: &AppState,
+    ClientAddress(client): ClientAddress,
     method: Method,
     parsed: ParsedToken,
     request_headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Held until the body ends (moved into the stream below), taken before
+    // the upstream is asked, so a refused relay costs the upstream nothing.
+    let permit = state.proxy.relay_limits.acquire(client).map_err(|limit| {
+        state.metrics.relay_refused(limit);
+        ApiError::TooManyRequests {
+            message: match limit {
+                RelayLimit::Total => "too many relays streaming now (proxy.max_relays)",
+                RelayLimit::PerClient => "too many relays from this client (proxy.max_relays_per_client)",
+            }
+            .to_owned(),
+            retry_after_secs: RELAY_RETRY_AFTER_SECS,
+        }
+    })?;
     // Kept for the channels: a failed segment of a channel's source counts
     // against that source.
     let url_text = parsed.url_text.clone();
@@ -488,6 +520,7 @@ async fn serve_relay(
         Some(stream) => {
             let meter = state.metrics.relay_started();
             Body::from_stream(stream.inspect(move |chunk| {
+                let _held = &permit;
                 if let Ok(bytes) = chunk {
                     meter.bytes.increment(bytes.len() as u64);
                 }

@@ -13,6 +13,7 @@
 //!   the signing.
 
 pub mod kind;
+pub mod limits;
 pub mod path_cache;
 pub mod pipeline;
 pub mod playlist;

@@ -31,6 +31,8 @@ pub struct Proxy {
     /// Target durations of recently proxied playlists, so a blocking reload
     /// may wait up to 3 × target duration.
     pub(super) target_durations: TargetDurations,
+    /// Relays in flight, in total and per client.
+    pub relay_limits: super::limits::RelayLimits,
 }
 
 /// What a [`Proxy`] is built from.
@@ -45,6 +47,8 @@ pub struct ProxyParts {
     pub src_headers: HashMap<String, HeaderMap>,
     /// `proxy.playlist_timeout_secs`.
     pub playlist_timeout: Duration,
+    /// `proxy.max_relays` and `proxy.max_relays_per_client`.
+    pub relay_limits: super::limits::RelayLimits,
 }
 
 impl Proxy {
@@ -57,6 +61,7 @@ impl Proxy {
             src_headers: parts.src_headers,
             playlist_timeout: parts.playlist_timeout,
             target_durations: TargetDurations::default(),
+            relay_limits: parts.relay_limits,
         }
     }
 
@@ -124,6 +129,7 @@ mod tests {
             require_signature,
             src_headers: HashMap::from([("site".to_owned(), site)]),
             playlist_timeout,
+            relay_limits: crate::proxy::limits::RelayLimits::new(0, 0),
         })
     }
 
