@@ -215,17 +215,23 @@ impl App {
         let _ = self.metrics_address.set(bound);
         tracing::info!("serving /metrics on {bound}");
         let router = api::metrics_router(self.state());
+        let limits = self.head_limits();
         Ok(tokio::spawn(async move {
             let stopped = async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
+            if let Err(e) = crate::http_server::serve(listener, router, limits, stopped).await {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         }))
+    }
+
+    /// `server.header_read_timeout_secs` and `server.max_header_bytes`.
+    fn head_limits(&self) -> crate::http_server::HeadLimits {
+        crate::http_server::HeadLimits {
+            read_timeout: Duration::from_secs(self.config.server.header_read_timeout_secs),
+            max_bytes: self.config.server.max_header_bytes,
+        }
     }
 
     /// Serves on `listener` and runs the polling loop (and the retention of
@@ -263,11 +269,7 @@ impl App {
             );
         }
         let mut grace_rx = stop_rx;
-        // The peer's address is part of the admin rule (`api::access`).
-        let service = self
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+        let server = crate::http_server::serve(listener, self.router(), self.head_limits(), async move {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);

@@ -89,6 +89,11 @@ pub mod defaults {
     pub const SIGNATURE_CACHE_ENTRIES: usize = 32_768;
     /// Slug of the built-in channel of every served stream.
     pub const BEST_CHANNEL: &str = "best";
+    /// `server.header_read_timeout_secs`: a player's request head arrives in
+    /// milliseconds; a client a byte per second is dropped.
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    /// `server.max_header_bytes`: far above any player's or browser's head.
+    pub const MAX_HEADER_BYTES: usize = 131_072;
     /// `proxy.max_relays`: a home uplink is full long before this.
     pub const MAX_RELAYS: u32 = 1024;
     /// `proxy.max_relays_per_client`: four players of a multi-view, each
@@ -168,6 +173,11 @@ pub struct ServerConfig {
     /// `["127.0.0.1/32"]`; from any other peer forwarding headers are not
     /// believed (the peer is the client).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds a client has to send a request's head; then the connection
+    /// is closed.
+    pub header_read_timeout_secs: u64,
+    /// Largest request head read, in bytes.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -179,6 +189,8 @@ impl Default for ServerConfig {
             metrics_listen: None,
             shutdown_grace_secs: defaults::SHUTDOWN_GRACE_SECS,
             trusted_proxies: Vec::new(),
+            header_read_timeout_secs: defaults::HEADER_READ_TIMEOUT_SECS,
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
         }
     }
 }
@@ -859,6 +871,18 @@ impl Config {
         };
         if !self.server.public_url.is_empty() {
             check_http_url(&self.server.public_url).map_err(|m| invalid("server.public_url", m))?;
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            return Err(invalid(
+                "server.header_read_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(8192..=1_048_576).contains(&self.server.max_header_bytes) {
+            return Err(invalid(
+                "server.max_header_bytes",
+                "must be from 8192 to 1048576".into(),
+            ));
         }
         for origin in &self.server.cors_allow_origins {
             if origin != "*" {

@@ -23,6 +23,8 @@
 //!   switches sources.
 //! - [`retention`]: batched pruning of old raw checks, optimize, incremental vacuum.
 //! - [`api`]: routes, handlers, DTOs, `ApiError`.
+//! - [`http_server`]: the listener: hyper connections with bounds on a
+//!   request's head (time, size) and the peer's address.
 //! - [`app`]: composition root and `serve(listener, shutdown)`.
 //! - [`cli`]: the command line.
 
@@ -37,6 +39,7 @@ pub mod db;
 pub mod extraction;
 pub mod health;
 pub mod hls;
+pub mod http_server;
 pub mod metrics;
 pub mod model;
 pub mod net;

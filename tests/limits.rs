@@ -172,3 +172,80 @@ async fn without_a_trusted_proxy_forwarded_addresses_do_not_make_new_clients() {
     // A forged header from a peer nobody trusts is still that peer.
     assert_refused("203.0.113.2", &relay, "proxy.max_relays_per_client").await;
 }
+
+/// Writes `bytes` one per `every`, stopping at the first failed write;
+/// returns when the service closed the connection (a read sees the end or
+/// an error) or after `give_up`, with the time that took.
+async fn trickle_until_closed(
+    stream: tokio::net::TcpStream,
+    bytes: &'static [u8],
+    every: Duration,
+    give_up: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        for byte in bytes {
+            if writer.write_all(std::slice::from_ref(byte)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    let mut buffer = [0_u8; 1024];
+    let closed = tokio::time::timeout(give_up, async {
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok();
+    writing.abort();
+    closed.then(|| started.elapsed())
+}
+
+#[tokio::test]
+async fn a_client_sending_its_headers_a_byte_per_second_is_cut_and_others_are_served() {
+    let service = TestService::start("[server]\nheader_read_timeout_secs = 2\n").await;
+    let address = service.base.trim_start_matches("http://").to_owned();
+    let slow = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let slowloris = tokio::spawn(trickle_until_closed(
+        slow,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+    ));
+    // Meanwhile an ordinary client is served at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(service.get_json("/health").await.0, 200);
+    let cut_after = slowloris.await.expect("task").expect("the slow client is cut");
+    assert!(
+        cut_after >= Duration::from_millis(1500) && cut_after < Duration::from_secs(5),
+        "cut after {cut_after:?}, at the 2 s head deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_request_head_over_the_bound_is_refused_with_431() {
+    let service = TestService::start("[server]\nmax_header_bytes = 16384\n").await;
+    let client = reqwest::Client::new();
+    let big = "a".repeat(32 * 1024);
+    let refused = client
+        .get(service.url("/health"))
+        .header("x-big", &big)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(refused.status(), 431);
+    let fine = client
+        .get(service.url("/health"))
+        .header("x-big", &big[..4096])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(fine.status(), 200, "a head within the bound is served");
+}
