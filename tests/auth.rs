@@ -229,3 +229,17 @@ async fn every_answer_forbids_sniffing_and_referers_and_errors_are_never_cached(
         Some("nosniff")
     );
 }
+
+#[tokio::test]
+async fn a_page_of_another_origin_cannot_make_a_browser_here_change_things() {
+    let (service, _origin) = service("").await;
+    // What a browser sends for a foreign page's no-cors POST: no preflight.
+    let (status, headers, body) = post(&service, "/extract", &[("origin", "https://evil.example")]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+    assert_eq!(service.count("extraction_runs").await, 0);
+    // The service's own page (same origin) may.
+    let own = service.base.clone();
+    let (status, _, body) = post(&service, "/extract", &[("origin", &own)]).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -12,6 +12,12 @@
 //!   `server.trusted_proxies`, a loopback client named by `X-Forwarded-For`.
 //!   A default install behind a reverse proxy is therefore not open.
 //!
+//! A mutating request sent by a browser for a page of another origin
+//! (`Origin` not this service's host) is refused first, token or not: such
+//! a `POST` needs no CORS preflight, so this is what stops a foreign page
+//! from using a viewer's browser on this machine (cross-site request
+//! forgery).
+//!
 //! The client address comes from [`vouched_client`], the one rule for
 //! whom to believe about it.
 
@@ -89,6 +95,34 @@ fn token_matches(given: &str, expected: &str) -> bool {
         .into()
 }
 
+/// Whether a browser sent this request for a page of another origin. A
+/// cross-origin `POST` without custom headers needs no CORS preflight, so
+/// without this a page anywhere could make a viewer's browser (on this
+/// machine, where no token is needed) trigger runs. Browsers always send
+/// `Origin` with a `POST`; scripts send none. An `Origin` whose host and
+/// port differ from `Host`, or that cannot be read, counts as foreign.
+fn is_cross_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin_authority = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| url::Url::parse(origin).ok())
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        });
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
+    match (origin_authority, host) {
+        (Some(origin), Some(host)) => !origin.eq_ignore_ascii_case(host),
+        _ => true,
+    }
+}
+
 /// The admin rule (see the module docs) for one request.
 fn authorize(
     method: &Method,
@@ -99,6 +133,11 @@ fn authorize(
 ) -> Result<(), ApiError> {
     if is_safe(method) {
         return Ok(());
+    }
+    if is_cross_origin(headers) {
+        return Err(ApiError::Forbidden(
+            "a page of another origin may not change things here".to_owned(),
+        ));
     }
     if !admin_token.is_empty() {
         return match bearer_token(headers) {
@@ -287,6 +326,47 @@ mod tests {
         assert!(authorize(&post, &xff, Some(LOOPBACK), "", &trusted).is_ok());
         let remote = headers(&[("x-forwarded-for", "203.0.113.9")]);
         assert!(authorize(&post, &remote, Some(LOOPBACK), "", &trusted).is_err());
+    }
+
+    #[test]
+    fn a_foreign_page_may_not_change_things_even_from_this_machine() {
+        let post = Method::POST;
+        let from = |origin: &str| headers(&[("host", "127.0.0.1:8080"), ("origin", origin)]);
+        assert!(authorize(&post, &from("http://127.0.0.1:8080"), Some(LOOPBACK), "", &[]).is_ok());
+        for foreign in [
+            "https://evil.example",
+            "http://127.0.0.1:9999",
+            "null",
+            "http://localhost:8080",
+        ] {
+            assert!(
+                matches!(
+                    authorize(&post, &from(foreign), Some(LOOPBACK), "", &[]),
+                    Err(ApiError::Forbidden(_))
+                ),
+                "{foreign}"
+            );
+            let with_token = headers(&[
+                ("host", "127.0.0.1:8080"),
+                ("origin", foreign),
+                ("authorization", "Bearer t"),
+            ]);
+            assert!(
+                authorize(&post, &with_token, Some(LOOPBACK), "t", &[]).is_err(),
+                "{foreign}"
+            );
+        }
+        // Reads stay open to every origin (CORS decides what a page may read).
+        assert!(
+            authorize(
+                &Method::GET,
+                &from("https://evil.example"),
+                Some(LOOPBACK),
+                "",
+                &[]
+            )
+            .is_ok()
+        );
     }
 
     #[test]
