@@ -49,6 +49,7 @@ pub struct App {
     schedule: Schedule,
     metrics: Arc<Metrics>,
     channels: Channels,
+    viewers: Arc<crate::api::viewers::Viewers>,
     /// Where the `/metrics`-only listener bound, once [`App::serve`] has
     /// bound it (`server.metrics_listen` may name port 0).
     metrics_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
@@ -136,6 +137,7 @@ impl App {
         });
         Ok(Self {
             channels,
+            viewers: Arc::new(crate::api::viewers::Viewers::new(&config.auth.viewers)),
             config: Arc::new(config),
             db,
             extraction,
@@ -185,6 +187,7 @@ impl App {
             schedule: self.schedule.clone(),
             metrics: Arc::clone(&self.metrics),
             channels: self.channels.clone(),
+            viewers: Arc::clone(&self.viewers),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The command line (README "Command line"): `serve`, `extract`, `check`,
-//! `sign`, `schedule`, `history`, `openapi`.
+//! `sign`, `schedule`, `history`, `channels`, `openapi`, `hash-password`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -74,6 +74,9 @@ pub enum Command {
     Channels,
     /// Print the OpenAPI 3.1 document of the HTTP API (as served at `/openapi.json`).
     Openapi,
+    /// Read a password from standard input (its first line) and print its
+    /// argon2id hash for `auth.viewers` (`password_hash`).
+    HashPassword,
 }
 
 impl Cli {
@@ -93,8 +96,25 @@ impl Cli {
                 println!("{}", crate::api::openapi::openapi_json()?);
                 Ok(ExitCode::SUCCESS)
             }
+            Command::HashPassword => hash_password(),
         }
     }
+}
+
+/// Prints the hash of the password on standard input's first line (its
+/// job is to print a secret's hash; the password itself is never printed).
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    let hash = crate::api::viewers::hash_password(password)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {

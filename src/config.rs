@@ -445,6 +445,20 @@ pub struct AuthConfig {
     /// requests are answered only for a loopback client that came through
     /// no proxy. Never printed (see [`Secret`]).
     pub admin_token: Secret,
+    /// Who may read (the page, the API, `/metrics`) when any is listed:
+    /// HTTP Basic with these names and passwords. Empty: reading is open.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub viewers: Vec<ViewerConfig>,
+}
+
+/// One `auth.viewers` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerConfig {
+    /// The user name (no `:`, as HTTP Basic requires).
+    pub name: String,
+    /// An argon2 hash in PHC form, as `f1-stream hash-password` prints it.
+    pub password_hash: Secret,
 }
 
 /// `[schedule]`
@@ -883,6 +897,35 @@ impl Config {
                 "server.max_header_bytes",
                 "must be from 8192 to 1048576".into(),
             ));
+        }
+        for (index, viewer) in self.auth.viewers.iter().enumerate() {
+            let key = format!("auth.viewers[{index}]");
+            if viewer.name.is_empty()
+                || viewer.name.contains(':')
+                || viewer.name.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    "must be non-empty, without ':' or control characters".into(),
+                ));
+            }
+            if self.auth.viewers[..index]
+                .iter()
+                .any(|other| other.name == viewer.name)
+            {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{:?} is listed twice", viewer.name),
+                ));
+            }
+            argon2::PasswordHash::new(viewer.password_hash.expose()).map_err(|e| {
+                invalid(
+                    &format!("{key}.password_hash"),
+                    format!(
+                        "is not a password hash in PHC form ({e}); make one with `f1-stream hash-password`"
+                    ),
+                )
+            })?;
         }
         for origin in &self.server.cors_allow_origins {
             if origin != "*" {

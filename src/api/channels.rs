@@ -140,7 +140,9 @@ pub struct ChannelDto {
     pub slug: String,
     /// Its display name.
     pub title: String,
-    /// Its live playlist, ready to play in any HLS player.
+    /// Its live playlist, ready to play in any HLS player; it carries the
+    /// channel's signature (`sig`), so it plays without credentials even
+    /// when `auth.viewers` protects everything else.
     pub url: String,
     /// `playing` (served lately), `idle` (nobody watched lately; nothing is
     /// fetched) or `down` (no healthy source).
@@ -255,7 +257,11 @@ async fn list_channels(
                 .map(SwitchDto::from),
         };
         channels.push(ChannelDto {
-            url: format!("{base}/channels/{}{PLAYLIST_SUFFIX}", channel.slug),
+            url: format!(
+                "{base}/channels/{}{PLAYLIST_SUFFIX}?sig={}",
+                channel.slug,
+                super::viewers::channel_signature(&state.proxy.signer, &channel.slug)
+            ),
             slug: channel.slug,
             title: channel.title,
             state: channel.state,

@@ -10,6 +10,7 @@ pub mod page;
 pub mod proxy;
 pub mod schedule;
 pub mod streams;
+pub mod viewers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The failover channels (`/channels`); the relay reports failures to them.
     pub channels: crate::channel::Channels,
+    /// `auth.viewers` and the credentials verified lately.
+    pub viewers: Arc<viewers::Viewers>,
 }
 
 /// Every failure a handler can answer with; rendered as `{"error": ...}`.
@@ -199,6 +202,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::guard_mutations,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            viewers::require_viewer,
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(preflight_no_content))

@@ -85,6 +85,14 @@ in `server.trusted_proxies` for a client on this machine)."
                 .to_owned(),
         );
         components.add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+        let mut viewer = Http::new(HttpAuthScheme::Basic);
+        viewer.description = Some(
+            "A viewer of `auth.viewers`, required by every reading route when any is listed, \
+except `/health`, the signed `/proxy` and `/relay` URLs, and `/channels/{slug}.m3u8` with the \
+channel's `sig` (as in the `url` of `GET /channels`). Without viewers, reading is open."
+                .to_owned(),
+        );
+        components.add_security_scheme("viewer", SecurityScheme::Http(viewer));
     }
 }
 

@@ -203,6 +203,29 @@ impl Signer {
         self.mac(kind, url, src).verify_slice(&tag).is_ok()
     }
 
+    /// The signature of `label`, a name that is not a URL (a channel's, for
+    /// its playlist address): HMAC-SHA256 of `label|<label>`, a domain of its
+    /// own (proxy and relay signatures start with their kind), base64url
+    /// without padding.
+    pub fn sign_label(&self, label: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.label_mac(label).finalize().into_bytes())
+    }
+
+    /// Whether `sig` is [`Signer::sign_label`] of `label`, in constant time.
+    pub fn verify_label(&self, label: &str, sig: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD_INDIFFERENT.decode(sig) else {
+            return false;
+        };
+        self.label_mac(label).verify_slice(&tag).is_ok()
+    }
+
+    fn label_mac(&self, label: &str) -> HmacSha256 {
+        let mut mac = self.keyed.clone();
+        mac.update(b"label|");
+        mac.update(label.as_bytes());
+        mac
+    }
+
     /// The signed path `/{kind}/<token>/<name>` for the upstream `url` (see
     /// the module docs). `src`, when given, must be a site key
     /// (`[a-z0-9_-]{1,64}`).
