@@ -243,3 +243,36 @@ async fn a_page_of_another_origin_cannot_make_a_browser_here_change_things() {
     let (status, _, body) = post(&service, "/extract", &[("origin", &own)]).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn forwarded_host_and_scheme_are_believed_only_from_a_trusted_proxy() {
+    let forwarded = [
+        ("x-forwarded-host", "f1.example.com"),
+        ("x-forwarded-proto", "https"),
+    ];
+    let proxy_url = |service: &TestService| {
+        let url = service.url("/streams");
+        async move {
+            let mut request = reqwest::Client::new().get(url);
+            for (name, value) in forwarded {
+                request = request.header(name, value);
+            }
+            let body: serde_json::Value =
+                serde_json::from_slice(&request.send().await.expect("answer").bytes().await.expect("body"))
+                    .expect("JSON");
+            body["streams"][0]["proxy_url"]
+                .as_str()
+                .expect("proxy_url")
+                .to_owned()
+        }
+    };
+    let (untrusting, _origin) = service("").await;
+    assert_eq!(untrusting.post_json("/extract").await.0, 200);
+    let url = proxy_url(&untrusting).await;
+    assert!(url.starts_with(&format!("{}/proxy/", untrusting.base)), "{url}");
+
+    let (trusting, _origin) = service("[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n").await;
+    assert_eq!(trusting.post_json("/extract").await.0, 200);
+    let url = proxy_url(&trusting).await;
+    assert!(url.starts_with("https://f1.example.com/proxy/"), "{url}");
+}

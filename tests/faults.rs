@@ -1360,7 +1360,12 @@ async fn a_thousand_concurrent_extract_requests_share_one_run() {
 async fn request_headers_of_64_kib_are_served_and_never_reach_rewritten_playlists() {
     let origin = FakeOrigin::start().await;
     serve_healthy(&origin, "/ok.m3u8");
-    let service = TestService::start(&static_extractor("good", &[origin.url("/ok.m3u8")], "")).await;
+    // Forwarding headers count only from a trusted proxy: this test's client.
+    let service = TestService::start(&format!(
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n{}",
+        static_extractor("good", &[origin.url("/ok.m3u8")], "")
+    ))
+    .await;
     service.post_json("/extract").await;
     let client = reqwest::Client::new();
     let plain = get(&service, "/streams").await.1;

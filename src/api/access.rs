@@ -199,6 +199,43 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
+/// Middleware: removes the forwarding headers (`Forwarded`,
+/// `X-Forwarded-*`) of a request whose peer is not in
+/// `server.trusted_proxies`, so nothing after it (the base of playlist
+/// URLs, the client address) believes what any client can write. Runs
+/// after [`guard_mutations`], which refuses such a request when it would
+/// change things.
+pub(super) async fn drop_untrusted_forwarding(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let trusted = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| {
+            let peer = peer.ip();
+            state
+                .config
+                .server
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(&peer))
+        });
+    if !trusted {
+        let headers = request.headers_mut();
+        let forwarding: Vec<header::HeaderName> = headers
+            .keys()
+            .filter(|name| *name == FORWARDED || name.as_str().starts_with("x-forwarded-"))
+            .cloned()
+            .collect();
+        for name in forwarding {
+            headers.remove(name);
+        }
+    }
+    next.run(request).await
+}
+
 /// Whether the service listens beyond this machine with no admin token, in
 /// which case mutating requests are refused from elsewhere (said once at
 /// startup, so the refusals are not a surprise).

@@ -201,6 +201,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            access::drop_untrusted_forwarding,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             access::guard_mutations,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -404,7 +408,8 @@ pub(crate) fn parse_limit(value: Option<&str>, max: u32) -> Result<Option<u32>, 
 
 /// The scheme and authority clients reach us at, for absolute URIs in
 /// rewritten playlists and `proxy_url`: `server.public_url`, else
-/// `X-Forwarded-Proto` + `X-Forwarded-Host`, else `Host` over http; empty
+/// `X-Forwarded-Proto` + `X-Forwarded-Host` (present only from a trusted
+/// proxy: `access::drop_untrusted_forwarding`), else `Host` over http; empty
 /// (root-relative URIs) when none is usable. Header values are only used when
 /// they look like a host, so a client cannot inject text into playlists.
 pub fn public_base(server: &ServerConfig, headers: &axum::http::HeaderMap) -> String {
