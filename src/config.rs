@@ -798,10 +798,10 @@ pub enum ConfigError {
     /// A file named on the command line does not exist (or is not a file).
     #[error("config file {0} does not exist or is not a file")]
     MissingFile(PathBuf),
-    /// A key is unknown or its value does not parse. Not a `#[source]`:
-    /// the message already holds figment's, and `{:#}` would print it twice.
+    /// A key is unknown or its value does not parse: figment's message,
+    /// without anything that could quote a secret (see [`describe`]).
     #[error("invalid configuration: {0}")]
-    Parse(Box<figment::Error>),
+    Parse(String),
     /// A value parses but is not acceptable.
     #[error("invalid configuration: `{key}`: {message}")]
     Invalid {
@@ -814,8 +814,63 @@ pub enum ConfigError {
 
 impl From<figment::Error> for ConfigError {
     fn from(err: figment::Error) -> Self {
-        Self::Parse(Box::new(err))
+        Self::Parse(describe(err))
     }
+}
+
+/// Keys whose values are secrets (matched on any level of a key's path,
+/// so `auth.admin_token`, `proxy.signing_key`, `auth.viewers[…]` and an
+/// extractor's `headers` all count).
+const SECRET_KEYS: [&str; 4] = ["admin_token", "signing_key", "viewers", "headers"];
+
+/// figment's errors as text that quotes no secret: the TOML parser's
+/// excerpt of the offending line is left out (it may be the line holding a
+/// token), keeping the line and column; and for a key that holds a secret,
+/// the value the error quotes between backticks is replaced.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|error| {
+            let secret = error
+                .path
+                .iter()
+                .any(|part| SECRET_KEYS.iter().any(|key| part.eq_ignore_ascii_case(key)));
+            let full = error.to_string();
+            let kept: Vec<String> = full
+                .lines()
+                .filter(|line| !is_source_excerpt(line))
+                .map(|line| {
+                    if secret {
+                        without_quoted_values(line)
+                    } else {
+                        line.to_owned()
+                    }
+                })
+                .collect();
+            kept.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether `line` is part of the TOML parser's excerpt of the source:
+/// `   |`, `6 | admin_token = "…"`, `  |      ^`.
+fn is_source_excerpt(line: &str) -> bool {
+    let rest = line.trim_start().trim_start_matches(|c: char| c.is_ascii_digit());
+    rest.trim_start().starts_with('|')
+}
+
+/// `line` with every value between backticks replaced by `<redacted>`.
+fn without_quoted_values(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut parts = line.split('`');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (index, part) in parts.enumerate() {
+        out.push('`');
+        out.push_str(if index % 2 == 0 { "<redacted>" } else { part });
+    }
+    out
 }
 
 /// Prefix of environment overrides (`F1S_SERVER__LISTEN`).
