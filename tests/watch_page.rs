@@ -720,6 +720,23 @@ async fn the_watch_page_plays_the_default_channel_muted_with_no_console_errors()
         )
         .await;
     assert_eq!(pressed, "true", "the default channel's button is pressed");
+    // The page hands out the channel's signed playlist URL, for VLC or a TV.
+    let link = browser
+        .eval(page, &attribute_js("#now-playing a.np-link", "href"))
+        .await;
+    let (_, channels) = service.get_json("/channels").await;
+    let signed = channels["channels"]
+        .as_array()
+        .and_then(|list| list.iter().find(|c| c["slug"] == default.as_str()))
+        .and_then(|c| c["url"].as_str())
+        .expect("the default channel's url")
+        .to_owned();
+    assert!(signed.contains("?sig="), "{signed}");
+    assert_eq!(
+        link,
+        serde_json::Value::String(signed),
+        "the link is the signed channel URL"
+    );
     let row = browser
         .wait(
             page,

@@ -89,8 +89,11 @@ class WatchView {
     // Title, site, response time, bitrate, channel, note.
     const facts = ['Site', 'Response', 'Bitrate', 'Channel'].map((name) => [name, h('dd')]);
     this.npFields = [h('p', { class: 'np-title' }), ...facts.map(([, dd]) => dd), h('p', { class: 'np-note' })];
+    // The signed playlist URL, to paste into VLC or a TV (plays without a login).
+    this.npLink = h('a', { class: 'np-link', hidden: true }, 'Playlist URL for VLC or a TV');
     this.npDetails = h('div', {}, this.npFields[0],
-      h('dl', { class: 'facts' }, facts.map(([name, dd]) => h('div', {}, h('dt', {}, name), dd))), this.npFields[5]);
+      h('dl', { class: 'facts' }, facts.map(([name, dd]) => h('div', {}, h('dt', {}, name), dd))), this.npFields[5],
+      this.npLink);
     this.npEmpty = h('div', { class: 'empty', hidden: true });
     this.npHeading = h('h2', { id: 'np-h' }, 'Now playing');
     this.nowPlaying = h('section', { id: 'now-playing', class: 'panel', 'data-stream-id': '', 'aria-labelledby': 'np-h' },
@@ -589,6 +592,11 @@ class WatchView {
         stream && stream.bitrate, 'none: this stream plays directly',
         stream ? `State: ${stream.state}.${home ? ` If it fails, ${home.title} takes over.` : ''}` : 'Looking it up…'];
     }
+    const link = player && (player.spec.kind === 'channel'
+      ? (this.channel(player.spec.slug) || {}).url
+      : (this.streams.get(player.spec.id) || {}).proxy_url);
+    setAttr(this.npLink, 'href', link || null);
+    this.npLink.hidden = !link;
     if (facts) {
       facts[2] = fmtMs(facts[2]);
       facts[3] = fmtBitrate(facts[3]);
