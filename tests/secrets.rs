@@ -1,7 +1,9 @@
 //! Secrets never leak, proven on the real binary (`f1-stream`) run as a
-//! child with `RUST_LOG=trace`: the proxy signing key, the admin token and
-//! an extractor's upstream credential (`headers = { Authorization = ... }`)
-//! appear in none of what the service writes or answers.
+//! child with `RUST_LOG=trace`: the proxy signing key, the admin token, an
+//! extractor's upstream credential (`headers = { Authorization = ... }`)
+//! and a viewer's password and its hash (`auth.viewers`, whose Basic
+//! credentials every read sends) appear in none of what the service writes
+//! or answers.
 //!
 //! The service gets distinctive random secrets, then the test drives what a
 //! client, a player and an operator can reach: an extraction run (with the
@@ -68,6 +70,10 @@ struct Secrets {
     admin_token: String,
     /// The credential in the `locked` extractor's `Authorization` header.
     upstream_credential: String,
+    /// The password of the viewer `ann` (`auth.viewers`).
+    viewer_password: String,
+    /// Its argon2 hash, as configured.
+    viewer_hash: String,
 }
 
 impl Secrets {
@@ -76,7 +82,24 @@ impl Secrets {
             signing_key: format!("SIGNKEY-{}", random_hex(20)),
             admin_token: format!("ADMINTOKEN-{}", random_hex(20)),
             upstream_credential: format!("UPSTREAMCRED-{}", random_hex(20)),
+            viewer_password: format!("VIEWERPASS-{}", random_hex(20)),
+            viewer_hash: String::new(),
         }
+        .with_viewer_hash()
+    }
+
+    fn with_viewer_hash(mut self) -> Self {
+        self.viewer_hash = f1_stream::api::viewers::hash_password(&self.viewer_password).expect("hash");
+        self
+    }
+
+    /// The viewer's `Authorization: Basic` value, sent with every request
+    /// that carries no other `Authorization`.
+    fn viewer_basic(&self) -> String {
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("ann:{}", self.viewer_password))
+        )
     }
 
     /// The whole header value the `locked` extractor sends upstream.
@@ -96,6 +119,8 @@ impl Secrets {
             ("auth.admin_token", self.admin_token.clone()),
             ("upstream Authorization value", self.upstream_header()),
             ("upstream credential", self.upstream_credential.clone()),
+            ("viewer password", self.viewer_password.clone()),
+            ("viewer password hash", self.viewer_hash.clone()),
         ]
     }
 
@@ -272,12 +297,15 @@ struct Client {
     http: reqwest::Client,
     base: String,
     captured: Captured,
+    /// The viewer's Basic credentials, sent unless a request has its own
+    /// `Authorization` (the service has viewers, so reading needs them).
+    viewer: String,
 }
 
 impl Client {
     /// An HTTP/1.1 client (`http2`: HTTP/2 with prior knowledge instead,
     /// so the HTTP/2 codec's trace logging is exercised too).
-    fn new(base: String, captured: Captured, http2: bool) -> Self {
+    fn new(base: String, captured: Captured, http2: bool, viewer: String) -> Self {
         let builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none());
@@ -287,7 +315,12 @@ impl Client {
             builder.http1_only()
         };
         let http = builder.build().expect("client builds");
-        Self { http, base, captured }
+        Self {
+            http,
+            base,
+            captured,
+            viewer,
+        }
     }
 
     /// `target` is a path of the service or an absolute URL.
@@ -300,6 +333,12 @@ impl Client {
         let mut request = self.http.request(method.clone(), &url);
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        {
+            request = request.header("authorization", &self.viewer);
         }
         let response = tokio::time::timeout(PATIENCE, request.send())
             .await
@@ -605,6 +644,7 @@ fn service_config(db: &Path, secrets: &Secrets, open: &FakeOrigin, locked: &Fake
          [proxy]\nsigning_key = \"{signing_key}\"\nplaylist_timeout_secs = 2\nrelay_first_byte_timeout_secs = 1\n\
          [schedule]\nenabled = false\nurl = \"{calendar}\"\n\
          [auth]\nadmin_token = \"{admin_token}\"\n\
+         viewers = [{{ name = \"ann\", password_hash = \"{viewer_hash}\" }}]\n\
          [[extractors]]\nsite_key = \"open\"\nsite_name = \"Open site\"\nkind = \"static\"\n\
          streams = [{{ url = \"{open_stream}\", title = \"Open feed\", quality = \"720p\", session = \"race\" }}]\n\
          [[extractors]]\nsite_key = \"locked\"\nsite_name = \"Locked site\"\nkind = \"m3u\"\nurl = \"{list}\"\n\
@@ -613,6 +653,7 @@ fn service_config(db: &Path, secrets: &Secrets, open: &FakeOrigin, locked: &Fake
         db = db.display(),
         signing_key = secrets.signing_key,
         admin_token = secrets.admin_token,
+        viewer_hash = secrets.viewer_hash,
         calendar = open.url("/calendar.json"),
         open_stream = open.url("/live/index.m3u8"),
         list = locked.url("/list.m3u"),
@@ -743,8 +784,13 @@ async fn no_secret_reaches_logs_answers_command_output_or_debug_text() {
     }
 
     let serve = Serve::start(&config_path).await;
-    let client = Client::new(serve.base.clone(), captured.clone(), false);
-    let h2 = Client::new(serve.base.clone(), captured.clone(), true);
+    let client = Client::new(
+        serve.base.clone(),
+        captured.clone(),
+        false,
+        secrets.viewer_basic(),
+    );
+    let h2 = Client::new(serve.base.clone(), captured.clone(), true, secrets.viewer_basic());
     client.expect("/health", 200).await;
 
     // --- who may change things ----------------------------------------------------
@@ -808,6 +854,22 @@ async fn no_secret_reaches_logs_answers_command_output_or_debug_text() {
     assert_eq!(not_allowed.status, 405, "{}", not_allowed.text());
     let delete = client.send(Method::DELETE, "/streams", &[]).await;
     assert_eq!(delete.status, 401, "{}", delete.text());
+    // Reading needs the viewer: a wrong password and another viewer are refused.
+    let wrong_viewer = format!(
+        "Basic {}",
+        STANDARD.encode(format!("ann:{}x", secrets.viewer_password))
+    );
+    for authorization in [wrong_viewer.as_str(), "Basic Ym9iOnB3"] {
+        let refused = client
+            .send(Method::GET, "/streams", &[("authorization", authorization)])
+            .await;
+        assert_eq!(refused.status, 401, "{}", refused.text());
+    }
+    assert_eq!(
+        client.send(Method::GET, "/streams", &[]).await.status,
+        200,
+        "the viewer reads"
+    );
 
     // --- proxy sessions: playlist, then every relayed URI ---------------------------
     let streams = client.expect("/streams", 200).await.json();
