@@ -169,9 +169,10 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Seconds open requests may finish after SIGTERM before they are cut.
     pub shutdown_grace_secs: u64,
-    /// Reverse proxies whose `X-Forwarded-For` names the client, e.g.
-    /// `["127.0.0.1/32"]`; from any other peer forwarding headers are not
-    /// believed (the peer is the client).
+    /// Reverse proxies whose `X-Forwarded-For` names the client, as
+    /// addresses or networks (`["127.0.0.1", "10.0.0.0/8"]`); from any
+    /// other peer forwarding headers are dropped (the peer is the client).
+    #[serde(with = "addresses_or_networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds a client has to send a request's head; then the connection
     /// is closed.
@@ -192,6 +193,32 @@ impl Default for ServerConfig {
             header_read_timeout_secs: defaults::HEADER_READ_TIMEOUT_SECS,
             max_header_bytes: defaults::MAX_HEADER_BYTES,
         }
+    }
+}
+
+/// Networks written as `a.b.c.d/n` or as single addresses (a host network).
+mod addresses_or_networks {
+    use std::net::IpAddr;
+
+    use ipnet::IpNet;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &[IpNet], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(value.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!("{text:?} is not an IP address or network"))
+                    })
+            })
+            .collect()
     }
 }
 

@@ -121,7 +121,8 @@ async fn without_a_token_only_direct_requests_from_this_machine_may_change_thing
 
 #[tokio::test]
 async fn a_trusted_proxy_names_the_client_and_only_a_local_one_may_change_things() {
-    let (service, _origin) = service("[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n").await;
+    // A single address is a network of one.
+    let (service, _origin) = service("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n").await;
     let (status, _, body) = post(&service, "/extract", &[("x-forwarded-for", "127.0.0.1")]).await;
     assert_eq!(status, 200, "a local client through the local proxy: {body}");
     let (status, _, _) = post(&service, "/extract", &[("x-forwarded-for", "203.0.113.9")]).await;
@@ -275,4 +276,24 @@ async fn forwarded_host_and_scheme_are_believed_only_from_a_trusted_proxy() {
     assert_eq!(trusting.post_json("/extract").await.0, 200);
     let url = proxy_url(&trusting).await;
     assert!(url.starts_with("https://f1.example.com/proxy/"), "{url}");
+}
+
+#[test]
+fn trusted_proxies_take_addresses_and_networks_and_refuse_anything_else() {
+    let load = |value: &str| {
+        f1_stream::config::Config::from_toml_str(&format!("[server]\ntrusted_proxies = {value}\n"))
+    };
+    let config = load("[\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]").expect("valid");
+    let listed: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(listed, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+    let message = load("[\"proxy.local\"]").expect_err("refused").to_string();
+    assert!(
+        message.contains("trusted_proxies") && message.contains("proxy.local"),
+        "{message}"
+    );
 }
