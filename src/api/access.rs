@@ -32,7 +32,7 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Challenge};
 
 /// The `X-Forwarded-For` header (not in `http`'s constants).
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -61,7 +61,7 @@ pub fn vouched_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> O
         .map(str::trim)
         .collect();
     let forwarded = !forwarded_for.is_empty() || headers.contains_key(FORWARDED);
-    let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
+    let is_trusted = |address: &IpAddr| is_trusted_proxy(trusted, address);
     if !is_trusted(&peer) {
         return (!forwarded).then_some(peer);
     }
@@ -77,6 +77,19 @@ pub fn vouched_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> O
         }
     }
     nearest
+}
+
+/// Whether `address` is one of `server.trusted_proxies`.
+fn is_trusted_proxy(trusted: &[IpNet], address: &IpAddr) -> bool {
+    trusted.iter().any(|net| net.contains(address))
+}
+
+/// The peer's address, which the listener (`http_server`) puts on every
+/// request; `None` for a router driven in-process.
+fn peer_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 /// The token of an `Authorization: Bearer <token>` header; `None` for any
@@ -141,9 +154,11 @@ fn authorize(
     }
     if !admin_token.is_empty() {
         return match bearer_token(headers) {
-            None => Err(ApiError::Unauthorized(
-                "this request needs an Authorization: Bearer header with auth.admin_token".to_owned(),
-            )),
+            None => Err(ApiError::Unauthorized {
+                message: "this request needs an Authorization: Bearer header with auth.admin_token"
+                    .to_owned(),
+                challenge: Challenge::Bearer,
+            }),
             Some(token) if token_matches(token, admin_token) => Ok(()),
             Some(_) => Err(ApiError::Forbidden(
                 "the bearer token is not auth.admin_token".to_owned(),
@@ -163,14 +178,10 @@ fn authorize(
 pub(super) async fn guard_mutations(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Without the peer's address (a router driven in-process), only a
     // token can authorize.
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
     match authorize(
         request.method(),
         request.headers(),
-        peer,
+        peer_address(request.extensions()),
         state.config.auth.admin_token.expose(),
         &state.config.server.trusted_proxies,
     ) {
@@ -189,11 +200,7 @@ impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
-        Ok(Self(peer.map(|peer| {
+        Ok(Self(peer_address(&parts.extensions).map(|peer| {
             vouched_client(peer, &parts.headers, &state.config.server.trusted_proxies).unwrap_or(peer)
         })))
     }
@@ -210,18 +217,8 @@ pub(super) async fn drop_untrusted_forwarding(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let trusted = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(peer)| {
-            let peer = peer.ip();
-            state
-                .config
-                .server
-                .trusted_proxies
-                .iter()
-                .any(|net| net.contains(&peer))
-        });
+    let trusted = peer_address(request.extensions())
+        .is_some_and(|peer| is_trusted_proxy(&state.config.server.trusted_proxies, &peer));
     if !trusted {
         let headers = request.headers_mut();
         let forwarding: Vec<header::HeaderName> = headers
@@ -317,14 +314,14 @@ mod tests {
     fn with_a_token_only_the_right_bearer_passes() {
         let post = Method::POST;
         let check = |pairs: &[(&str, &str)]| authorize(&post, &headers(pairs), Some(LOOPBACK), "s3cret", &[]);
-        assert!(matches!(check(&[]), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(check(&[]), Err(ApiError::Unauthorized { .. })));
         assert!(matches!(
             check(&[("authorization", "Basic czNjcmV0")]),
-            Err(ApiError::Unauthorized(_))
+            Err(ApiError::Unauthorized { .. })
         ));
         assert!(matches!(
             check(&[("authorization", "Bearer ")]),
-            Err(ApiError::Unauthorized(_))
+            Err(ApiError::Unauthorized { .. })
         ));
         assert!(matches!(
             check(&[("authorization", "Bearer s3cre")]),

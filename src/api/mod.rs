@@ -73,9 +73,14 @@ pub enum ApiError {
     /// The method is not served at this path.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// No credentials where they are required (`WWW-Authenticate` says which).
-    #[error("{0}")]
-    Unauthorized(String),
+    /// No credentials where they are required.
+    #[error("{message}")]
+    Unauthorized {
+        /// What is needed.
+        message: String,
+        /// The `WWW-Authenticate` challenge: which credentials.
+        challenge: Challenge,
+    },
     /// Refused: a bad signature, a guarded address, a wrong token.
     #[error("{0}")]
     Forbidden(String),
@@ -119,13 +124,17 @@ impl IntoResponse for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let challenge = match &self {
+            Self::Unauthorized { challenge, .. } => Some(*challenge),
+            _ => None,
         };
         let retry_after = match &self {
             Self::Unavailable { retry_after_secs, .. } | Self::TooManyRequests { retry_after_secs, .. } => {
@@ -144,15 +153,34 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if let Some(challenge) = challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"f1-stream\""),
+                HeaderValue::from_static(challenge.header()),
             );
         }
         // An error is about this moment: no cache keeps it.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
+    }
+}
+
+/// Which credentials a 401 asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// `auth.admin_token` (mutating requests).
+    Bearer,
+    /// A viewer of `auth.viewers` (reading).
+    Basic,
+}
+
+impl Challenge {
+    /// The `WWW-Authenticate` value.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer realm=\"f1-stream\"",
+            Self::Basic => "Basic realm=\"f1-stream\", charset=\"UTF-8\"",
+        }
     }
 }
 

@@ -24,15 +24,14 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::PasswordHashString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
-use super::openapi::ErrorBody;
+use super::{ApiError, AppState, Challenge};
 use crate::config::ViewerConfig;
 use crate::proxy::token::Signer;
 
@@ -148,7 +147,17 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 /// The signature that lets `/channels/<slug>.m3u8` play without
 /// credentials (the `sig` query parameter).
 pub fn channel_signature(signer: &Signer, slug: &str) -> String {
-    signer.sign_label(&format!("channel|{slug}"))
+    signer.sign_label(&channel_label(slug))
+}
+
+/// Whether `sig` is [`channel_signature`] of `slug`.
+fn is_channel_signature(signer: &Signer, slug: &str, sig: &str) -> bool {
+    signer.verify_label(&channel_label(slug), sig)
+}
+
+/// What a channel's signature signs.
+fn channel_label(slug: &str) -> String {
+    format!("channel|{slug}")
 }
 
 /// Whether a request may go on without credentials: what players fetch.
@@ -173,7 +182,7 @@ fn open_without_credentials(request: &Request, signer: &Signer) -> bool {
         .into_iter()
         .flat_map(|query| query.split('&'))
         .filter_map(|pair| pair.strip_prefix("sig="))
-        .any(|sig| signer.verify_label(&format!("channel|{slug}"), sig))
+        .any(|sig| is_channel_signature(signer, slug, sig))
 }
 
 /// Middleware: with viewers configured, reading needs a viewer's
@@ -188,20 +197,11 @@ pub(super) async fn require_viewer(State(state): State<AppState>, request: Reque
     {
         return next.run(request).await;
     }
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(ErrorBody {
-            error: "sign in as one of auth.viewers (HTTP Basic)".to_owned(),
-        }),
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"f1-stream\", charset=\"UTF-8\""),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    ApiError::Unauthorized {
+        message: "sign in as one of auth.viewers (HTTP Basic)".to_owned(),
+        challenge: Challenge::Basic,
+    }
+    .into_response()
 }
 
 #[cfg(test)]
@@ -262,9 +262,9 @@ mod tests {
     fn channel_signatures_are_per_slug_and_key() {
         let signer = Signer::new(b"key");
         let sig = channel_signature(&signer, "best");
-        assert!(signer.verify_label("channel|best", &sig));
-        assert!(!signer.verify_label("channel|race", &sig));
-        assert!(!Signer::new(b"other").verify_label("channel|best", &sig));
+        assert!(is_channel_signature(&signer, "best", &sig));
+        assert!(!is_channel_signature(&signer, "race", &sig));
+        assert!(!is_channel_signature(&Signer::new(b"other"), "best", &sig));
     }
 
     proptest! {
