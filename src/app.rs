@@ -50,6 +50,7 @@ pub struct App {
     metrics: Arc<Metrics>,
     channels: Channels,
     viewers: Arc<crate::api::viewers::Viewers>,
+    page_policy: axum::http::HeaderValue,
     /// Where the `/metrics`-only listener bound, once [`App::serve`] has
     /// bound it (`server.metrics_listen` may name port 0).
     metrics_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
@@ -138,6 +139,7 @@ impl App {
         Ok(Self {
             channels,
             viewers: Arc::new(crate::api::viewers::Viewers::new(&config.auth.viewers)),
+            page_policy: crate::api::page::content_security_policy(&config.server),
             config: Arc::new(config),
             db,
             extraction,
@@ -188,6 +190,7 @@ impl App {
             metrics: Arc::clone(&self.metrics),
             channels: self.channels.clone(),
             viewers: Arc::clone(&self.viewers),
+            page_policy: self.page_policy.clone(),
         }
     }
 

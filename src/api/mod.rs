@@ -59,6 +59,8 @@ pub struct AppState {
     pub channels: crate::channel::Channels,
     /// `auth.viewers` and the credentials verified lately.
     pub viewers: Arc<viewers::Viewers>,
+    /// The watch page's Content-Security-Policy, made from the config once.
+    pub page_policy: HeaderValue,
 }
 
 /// Every failure a handler can answer with; rendered as `{"error": ...}`.

@@ -119,20 +119,24 @@ pub(super) fn prefers_html(headers: &HeaderMap) -> bool {
 /// The Content-Security-Policy of the page: scripts, styles and workers
 /// only from this service (no inline code), media and requests to this
 /// service, plus `server.public_url`'s origin when set, since the channel
-/// and stream URLs the page plays are built on it.
-fn content_security_policy(server: &ServerConfig) -> String {
+/// and stream URLs the page plays are built on it. Made once per service
+/// ([`AppState::page_policy`]), not per response.
+pub fn content_security_policy(server: &ServerConfig) -> HeaderValue {
     let public = url::Url::parse(&server.public_url)
         .ok()
         .map(|url| url.origin().ascii_serialization())
         .filter(|origin| origin != "null")
         .map(|origin| format!(" {origin}"))
         .unwrap_or_default();
-    format!(
+    let policy = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          media-src 'self' blob:{public}; connect-src 'self'{public}; worker-src 'self' blob:; \
          font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'"
-    )
+    );
+    // An origin's ASCII serialization has no control characters, and the
+    // rest is literal: always a valid header value.
+    HeaderValue::from_str(&policy).expect("the policy is visible ASCII")
 }
 
 /// Serves `asset` with the page's headers: 304 when `If-None-Match` names
@@ -140,7 +144,7 @@ fn content_security_policy(server: &ServerConfig) -> String {
 fn serve(
     asset: &WebAsset,
     request: &HeaderMap,
-    server: &ServerConfig,
+    policy: &HeaderValue,
     cache_control: &'static str,
 ) -> Response {
     let not_modified = request
@@ -166,7 +170,13 @@ fn serve(
     if asset.gzip.is_some() {
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
-    add_security_headers(headers, server);
+    // `nosniff` and `no-referrer` come with every answer (the router's
+    // outermost layer); these two are the page's own.
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 
@@ -185,26 +195,10 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
         })
 }
 
-/// The headers every page response carries.
-fn add_security_headers(headers: &mut HeaderMap, server: &ServerConfig) {
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(server)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(
-        header::HeaderName::from_static("cross-origin-opener-policy"),
-        HeaderValue::from_static("same-origin"),
-    );
-}
-
 /// The shell, for `/` (browsers), `/watch`, `/calendar` and `/status`.
 pub(super) fn shell(state: &AppState, request: &HeaderMap) -> Response {
     match asset(SHELL) {
-        Some(shell) => serve(shell, request, &state.config.server, REVALIDATE),
+        Some(shell) => serve(shell, request, &state.page_policy, REVALIDATE),
         None => ApiError::Internal.into_response(),
     }
 }
@@ -276,7 +270,7 @@ async fn page_asset(
     let found = asset(&format!("assets/{file}"))
         .filter(|_| !file.contains('/'))
         .ok_or_else(|| ApiError::NotFound(format!("no asset {file:?}")))?;
-    Ok(serve(found, &headers, &state.config.server, REVALIDATE))
+    Ok(serve(found, &headers, &state.page_policy, REVALIDATE))
 }
 
 /// A vendored library's file (hls.js and its licence), cached for a year:
@@ -309,7 +303,7 @@ async fn vendored_asset(
     let Path((package, file)) = path.map_err(|_| ApiError::NotFound("no such asset".to_owned()))?;
     let found = asset(&format!("{VENDOR_PREFIX}{package}/{file}"))
         .ok_or_else(|| ApiError::NotFound(format!("no asset {:?}", format!("{package}/{file}"))))?;
-    Ok(serve(found, &headers, &state.config.server, IMMUTABLE))
+    Ok(serve(found, &headers, &state.page_policy, IMMUTABLE))
 }
 
 #[cfg(test)]
@@ -354,11 +348,13 @@ mod tests {
     fn the_policy_allows_only_this_service_and_its_public_url() {
         let mut server = ServerConfig::default();
         let policy = content_security_policy(&server);
+        let policy = policy.to_str().expect("ASCII");
         assert!(policy.contains("script-src 'self';"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         assert!(!policy.contains("unsafe"), "{policy}");
         server.public_url = "https://f1.example.com/base/".to_owned();
         let policy = content_security_policy(&server);
+        let policy = policy.to_str().expect("ASCII");
         assert!(
             policy.contains("connect-src 'self' https://f1.example.com;"),
             "{policy}"
