@@ -722,14 +722,7 @@ async fn start_service(db: &Path, url: &str, extra: &str) -> TestService {
 /// later refreshes in the test cannot race it.
 async fn start_fetched(db: &Path, url: &str, extra: &str) -> TestService {
     let service = start_service(db, url, extra).await;
-    let mut calendar = service.app.schedule().subscribe();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        calendar.wait_for(|c| c.updated_at.is_some()),
-    )
-    .await
-    .expect("startup refresh within 10 s")
-    .expect("calendar channel open");
+    service.calendar_fetched().await;
     service
 }
 

@@ -627,14 +627,7 @@ async fn service_with_calendar(dir: &Path, calendar_url: &str, extra: &str) -> T
         &format!("[schedule]\nenabled = true\nurl = \"{calendar_url}\"\ntimeout_secs = 2\n"),
     );
     let service = TestService::start_with_config(&db, &toml).await;
-    let mut calendar = service.app.schedule().subscribe();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        calendar.wait_for(|c| c.updated_at.is_some()),
-    )
-    .await
-    .expect("the calendar is fetched within 10 s")
-    .expect("calendar channel open");
+    service.calendar_fetched().await;
     service
 }
 

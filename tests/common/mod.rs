@@ -546,6 +546,19 @@ impl TestService {
         format!("{}{path}", self.base)
     }
 
+    /// Waits (event-driven, no sleeping) until a calendar is in force: the
+    /// startup refresh of a service started without one has ended.
+    pub async fn calendar_fetched(&self) {
+        let mut calendar = self.app.schedule().subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            calendar.wait_for(|c| c.updated_at.is_some()),
+        )
+        .await
+        .expect("the calendar is fetched within 10 s")
+        .expect("calendar channel open");
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let response = reqwest::get(self.url(path)).await.expect("service answers");
         let status = response.status().as_u16();
